@@ -1,0 +1,231 @@
+"""Bit-granular prefix codes for single indices, and the varints of the container header.
+
+A message that carries one index (one PFR, ORC or MRC sample) is a few bits long. An ANS stream
+would spend 32-bit words and about 16 bits of state on it, so single indices get a prefix code of
+their own law, written bit by bit; streams of many symbols (UQ, chunked coding) go through
+``constriction`` instead (see :mod:`rcc.uq`).
+
+Index law of the Poisson functional representation (Li & El Gamal, "Strong functional
+representation lemma and applications to coding theorems", 2018): the index K >= 1 of the
+winning candidate is coded under a Zipf law P(K = k) ~ k^-(1 + 1/(kl + 1.53)). We code it in the
+Elias style: the bit length L = floor(log2 K) under the geometric law that Zipf induces on L
+(ratio 2^-(1/(kl + 1.53))), for which a Golomb code with integer parameter ``m`` is optimal, then
+the L mantissa bits of K uniformly. The code is a pure function of the integer ``m``, so no float
+computed by encoder and decoder can desynchronise it; its length is
+``L + floor(L / m) + 1 + ceil-or-floor(log2 m)`` bits.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .errors import DecodeError
+
+__all__ = [
+    "BitWriter",
+    "BitReader",
+    "golomb_param_for_kl",
+    "write_zipf_index",
+    "read_zipf_index",
+    "zipf_index_bits",
+    "encode_varint",
+    "decode_varint",
+]
+
+#: Largest bit length of an index the readers accept (indices are below 2**64).
+MAX_INDEX_BITS = 64
+
+
+class BitWriter:
+    """Accumulates bits, most significant first; ``getvalue()`` returns (bytes, num_bits)."""
+
+    def __init__(self) -> None:
+        self._value = 0
+        self._nbits = 0
+
+    def write(self, value: int, nbits: int) -> None:
+        """Append the ``nbits`` low bits of ``value`` (an int with 0 <= value < 2**nbits)."""
+        if nbits < 0 or value < 0 or value >> nbits:
+            raise ValueError(f"cannot write {value} in {nbits} bits")
+        self._value = (self._value << nbits) | value
+        self._nbits += nbits
+
+    def write_unary(self, n: int) -> None:
+        """``n`` one-bits then a zero-bit."""
+        self.write(((1 << n) - 1) << 1, n + 1)
+
+    @property
+    def num_bits(self) -> int:
+        return self._nbits
+
+    def getvalue(self) -> tuple[bytes, int]:
+        pad = -self._nbits % 8
+        nbytes = (self._nbits + pad) // 8
+        return (self._value << pad).to_bytes(nbytes, "big"), self._nbits
+
+
+class BitReader:
+    """Reads the first ``num_bits`` bits of ``data``, most significant first.
+
+    Reading past ``num_bits`` raises :class:`rcc.DecodeError`.
+    """
+
+    def __init__(self, data: bytes, num_bits: int | None = None) -> None:
+        total = 8 * len(data)
+        if num_bits is None:
+            num_bits = total
+        if not 0 <= num_bits <= total:
+            raise DecodeError(f"payload claims {num_bits} bits but holds {total}")
+        self._value = int.from_bytes(data, "big") >> (total - num_bits)
+        self._pad = int.from_bytes(data, "big") & ((1 << (total - num_bits)) - 1)
+        self._nbits = num_bits
+        self._pos = 0
+
+    @property
+    def remaining(self) -> int:
+        return self._nbits - self._pos
+
+    def read(self, nbits: int) -> int:
+        if nbits > self.remaining:
+            raise DecodeError("payload ends in the middle of a code word (truncated or corrupted)")
+        self._pos += nbits
+        return (self._value >> (self._nbits - self._pos)) & ((1 << nbits) - 1)
+
+    def read_unary(self, limit: int) -> int:
+        """Count one-bits up to the terminating zero; more than ``limit`` ones is a DecodeError."""
+        n = 0
+        while self.read(1):
+            n += 1
+            if n > limit:
+                raise DecodeError(f"unary code longer than {limit}: corrupted payload")
+        return n
+
+    def finish(self) -> None:
+        """Check that every payload bit was read and the padding bits are zero."""
+        if self.remaining:
+            raise DecodeError(f"{self.remaining} payload bits left unread: corrupted payload")
+        if self._pad:
+            raise DecodeError("non-zero padding bits: corrupted payload")
+
+
+# ----------------------------------------------------------------------------------------------
+# Golomb-coded bit length + uniform mantissa: the Zipf index code
+# ----------------------------------------------------------------------------------------------
+
+
+def golomb_param_for_kl(kl_bits: float) -> int:
+    """Golomb parameter ``m`` for the bit length of a PFR index when the KL is ``kl_bits``.
+
+    The Zipf law with exponent 1 + 1/(kl + 1.53) makes L = floor(log2 K) about geometric with
+    ratio rho = 2^(-1/(kl + 1.53)); the Golomb parameter optimal for that geometric law is
+    ceil(-log(1 + rho) / log(rho)) (Gallager & van Voorhis, 1975).
+    """
+    if not math.isfinite(kl_bits) or kl_bits < 0:
+        raise ValueError(f"kl_bits must be finite and >= 0; got {kl_bits}")
+    rho = 2.0 ** (-1.0 / (kl_bits + 1.53))
+    return max(1, math.ceil(-math.log(1.0 + rho) / math.log(rho) - 1e-9))
+
+
+def _write_golomb(w: BitWriter, n: int, m: int) -> None:
+    q, r = divmod(n, m)
+    w.write_unary(q)
+    if m > 1:
+        b = (m - 1).bit_length()
+        cutoff = (1 << b) - m
+        if r < cutoff:
+            w.write(r, b - 1)
+        else:
+            w.write(r + cutoff, b)
+
+
+def _read_golomb(rd: BitReader, m: int, limit: int) -> int:
+    q = rd.read_unary(limit // m + 1)
+    r = 0
+    if m > 1:
+        b = (m - 1).bit_length()
+        cutoff = (1 << b) - m
+        r = rd.read(b - 1) if b > 1 else 0
+        if r >= cutoff:
+            r = ((r << 1) | rd.read(1)) - cutoff
+    n = q * m + r
+    if n > limit:
+        raise DecodeError(f"index bit length {n} exceeds {limit}: corrupted payload")
+    return n
+
+
+def _check_m(m: int) -> None:
+    if not isinstance(m, int) or m < 1 or m > 4096:
+        raise ValueError(f"Golomb parameter m must be an int in [1, 4096]; got {m!r}")
+
+
+def write_zipf_index(w: BitWriter, k: int, m: int) -> None:
+    """Write index ``k >= 1`` (< 2**64): Golomb(m) code of floor(log2 k), then its mantissa."""
+    _check_m(m)
+    k = int(k)
+    if not 1 <= k < 2**MAX_INDEX_BITS:
+        raise ValueError(f"index must be in [1, 2**64); got {k}")
+    nbits = k.bit_length() - 1
+    _write_golomb(w, nbits, m)
+    w.write(k - (1 << nbits), nbits)
+
+
+def read_zipf_index(rd: BitReader, m: int) -> int:
+    """Inverse of :func:`write_zipf_index`; raises DecodeError on malformed input."""
+    _check_m(m)
+    nbits = _read_golomb(rd, m, MAX_INDEX_BITS - 1)
+    return (1 << nbits) | rd.read(nbits)
+
+
+def zipf_index_bits(k, m: int):
+    """Length in bits of the code of index ``k`` (int or integer array) with parameter ``m``."""
+    import numpy as np
+
+    _check_m(m)
+    k = np.asarray(k, dtype=np.uint64)
+    nbits = np.minimum(np.floor(np.log2(k.astype(np.float64))), 63).astype(np.int64)
+    # float log2 can round up just below a power of two: correct with exact integer checks
+    nbits = np.where((np.uint64(1) << nbits.astype(np.uint64)) > k, nbits - 1, nbits)
+    q, r = np.divmod(nbits, m)
+    if m > 1:
+        b = (m - 1).bit_length()
+        rem = np.where(r < (1 << b) - m, b - 1, b)
+    else:
+        rem = 0
+    return q + 1 + rem + nbits
+
+
+# ----------------------------------------------------------------------------------------------
+# Variable-length unsigned integers (container header)
+# ----------------------------------------------------------------------------------------------
+
+
+def encode_varint(value: int) -> bytes:
+    """LEB128 encoding of an unsigned integer below 2**64."""
+    value = int(value)
+    if not 0 <= value < 2**64:
+        raise ValueError(f"varint must be in [0, 2**64); got {value}")
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def decode_varint(data: bytes, pos: int) -> tuple[int, int]:
+    """Read a LEB128 unsigned integer at ``pos``; returns (value, new_pos). DecodeError if bad."""
+    value = 0
+    for i in range(10):
+        if pos >= len(data):
+            raise DecodeError("header ends inside a varint (truncated)")
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << (7 * i)
+        if not byte & 0x80:
+            if value >= 2**64:
+                raise DecodeError("varint exceeds 64 bits")
+            return value, pos
+    raise DecodeError("varint longer than 10 bytes")
