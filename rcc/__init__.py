@@ -1,1 +1,31 @@
+"""rcc: reverse channel coding (channel simulation) with real bitstreams.
 
+Send a sample of a target q to a receiver who knows only a prior p and a shared seed, in about
+KL[q || p] bits, with the bits counted from the bytes actually written.
+
+>>> import rcc
+>>> q, p = rcc.Gaussian(1.0, 0.5), rcc.Gaussian(0.0, 1.0)
+>>> msg = rcc.PFR().encode(q, p, seed=1234)
+>>> x = rcc.PFR().decode(msg.to_bytes(), p, seed=1234)   # == msg.sample, bit for bit
+"""
+
+from . import random
+from .container import Message
+from .distributions import Gaussian, Laplace, Logistic, Uniform, dinf_bits, kl_bits
+from .errors import DecodeError
+from .pfr import PFR
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "random",
+    "Gaussian",
+    "Uniform",
+    "Logistic",
+    "Laplace",
+    "kl_bits",
+    "dinf_bits",
+    "Message",
+    "DecodeError",
+    "PFR",
+]
