@@ -13,6 +13,8 @@ from . import random
 from .container import Message
 from .distributions import Gaussian, Laplace, Logistic, Uniform, dinf_bits, kl_bits
 from .errors import DecodeError
+from .mrc import MRC
+from .orc import ORC
 from .pfr import PFR
 
 __version__ = "0.1.0"
@@ -28,4 +30,6 @@ __all__ = [
     "Message",
     "DecodeError",
     "PFR",
+    "ORC",
+    "MRC",
 ]

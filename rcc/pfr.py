@@ -22,80 +22,21 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
-from ._kernels import Pair, candidate, index_uniforms, score_batch
+from ._kernels import Pair
+from ._race import poisson_race
+from .channel import SelectionChannel, check_num_candidates, expect_params
 from .coding import BitReader, BitWriter, golomb_param_for_kl, read_zipf_index, write_zipf_index
-from ._checks import check_pair, check_prior
-from .container import Message, unpack
-from .distributions import Distribution, dinf_bits, kl_bits
+from .distributions import Distribution, dinf_bits
 from .errors import DecodeError
-from .random import DOMAIN_ARRIVAL, check_seed, seed_key
 
-__all__ = ["PFR", "pfr_search"]
+__all__ = ["PFR"]
 
 _LN2 = math.log(2.0)
 #: Exact PFR refuses pairs whose D_inf promises more than about 2**MAX_EXACT_DINF candidates.
 MAX_EXACT_DINF_BITS = 32.0
-_FIRST_BATCH = 64
-_MAX_BATCH = 2**16
 
 
-def pfr_search(pair: Pair, seed: int, chunk: int, log_rmax: float, max_candidates: int | None):
-    """Run the Poisson race over candidates of ``chunk``.
-
-    Parameters
-    ----------
-    pair : Pair
-        Target and prior, flattened.
-    seed, chunk : int
-        Address of the shared candidate stream (arrival times come from the seeded, encoder-only
-        ``DOMAIN_ARRIVAL`` stream of the same address).
-    log_rmax : float
-        log sup dq/dp in nats (D_inf); ``inf`` disables the stopping rule.
-    max_candidates : int or None
-        Truncation: never score more than this many candidates.
-
-    Returns
-    -------
-    (index, num_scored, certified) : (int, int, bool)
-        0-based winning index, number of candidates scored, and whether the stopping rule proved
-        the winner (``False`` only when the race was cut at ``max_candidates``).
-    """
-    key = seed_key(seed)
-    limit = max_candidates if max_candidates is not None else 2**63
-    stop_margin = log_rmax + 1e-9 * (1.0 + abs(log_rmax)) if math.isfinite(log_rmax) else math.inf
-    best, best_i, t_prev, n, batch = math.inf, -1, 0.0, 0, _FIRST_BATCH
-    while n < limit:
-        count = min(batch, limit - n)
-        log_r = score_batch(pair, key, chunk, n, count)
-        gaps = -np.log(index_uniforms(key, DOMAIN_ARRIVAL, chunk, n, count))
-        gaps[0] += t_prev
-        times = np.cumsum(gaps)
-        log_t = np.log(times)
-        scores = log_t - log_r
-        # best score among candidates before each position (including earlier batches)
-        before = np.minimum.accumulate(np.concatenate(([best], scores[:-1])))
-        done = np.flatnonzero(log_t - stop_margin >= before)
-        end = done[0] if done.size else count
-        if end > 0:
-            j = int(np.argmin(scores[:end]))
-            if scores[j] < best:
-                best, best_i = float(scores[j]), n + j
-        if done.size:
-            return best_i, n + int(end), True
-        t_prev = float(times[-1])
-        n += count
-        batch = min(2 * batch, _MAX_BATCH)
-    if best_i < 0:
-        raise ValueError(
-            f"none of the {n} candidates has positive density under q: q and p barely overlap; "
-            "raise max_candidates"
-        )
-    return best_i, n, False
-
-
-class PFR:
+class PFR(SelectionChannel):
     """Poisson functional representation channel (Li & El Gamal, 2018).
 
     Parameters
@@ -117,33 +58,19 @@ class PFR:
 
     ``msg.num_bits`` is the length of the Zipf-coded index (about KL + log2(KL + 1) + 2 bits);
     the Golomb parameter of the code (derived from the KL) and ``max_candidates`` travel in the
-    header (``msg.overhead_bits``).
+    header (``msg.overhead_bits``). ``msg.info`` holds ``kl_bits``, ``dinf_bits``, ``index``
+    (1-based), ``num_candidates`` (scored), ``certified`` and ``truncated``.
     """
 
     method = "pfr"
 
     def __init__(self, max_candidates: int | None = None):
-        if max_candidates is not None:
-            if isinstance(max_candidates, bool) or not isinstance(max_candidates, (int, np.integer)):
-                raise ValueError(f"max_candidates must be a positive int or None; got {max_candidates!r}")
-            if not 1 <= max_candidates < 2**63:
-                raise ValueError(f"max_candidates must be in [1, 2**63); got {max_candidates}")
-            max_candidates = int(max_candidates)
-        self.max_candidates = max_candidates
+        self.max_candidates = check_num_candidates("max_candidates", max_candidates, allow_none=True)
 
     def __repr__(self) -> str:
         return f"PFR(max_candidates={self.max_candidates})"
 
-    def encode(self, q: Distribution, p: Distribution, seed: int) -> Message:
-        """Send one exact (or, truncated, approximate) sample of q given the shared prior p.
-
-        q, p: distributions broadcasting to one shape S; the sample has shape S. Returns a
-        :class:`rcc.Message` whose ``info`` holds ``kl_bits``, ``dinf_bits``, ``index`` (1-based),
-        ``num_candidates`` (scored), ``certified`` and ``truncated``.
-        """
-        shape = check_pair(q, p)
-        seed = check_seed(seed)
-        kl = float(kl_bits(q, p))
+    def select(self, pair: Pair, q: Distribution, p: Distribution, seed: int, chunk: int) -> tuple[int, dict]:
         dinf = float(dinf_bits(q, p))
         if self.max_candidates is None:
             if not math.isfinite(dinf):
@@ -157,40 +84,21 @@ class PFR:
                     f"exact PFR would score about 2^{dinf:.1f} candidates (D_inf = {dinf:.1f} bits); "
                     "split the pair with rcc.compress(chunk_bits=...) or pass max_candidates"
                 )
-        pair = Pair(q, p)
-        index, scored, certified = pfr_search(pair, seed, 0, dinf * _LN2, self.max_candidates)
-        m = golomb_param_for_kl(kl)
-        w = BitWriter()
-        write_zipf_index(w, index + 1, m)
-        payload, nbits = w.getvalue()
-        sample = candidate(pair, seed_key(seed), 0, index).reshape(shape)
-        info = {
-            "kl_bits": kl,
-            "dinf_bits": dinf,
-            "index": index + 1,
-            "num_candidates": scored,
-            "certified": certified,
-            "truncated": not certified,
-        }
-        params = (m, self.max_candidates or 0)
-        return Message(self.method, params, seed, sample, payload, nbits, info)
+        index, scored, certified = poisson_race(pair, seed, chunk, dinf * _LN2, self.max_candidates)
+        return index, {"dinf_bits": dinf, "num_candidates": scored, "certified": certified, "truncated": not certified}
 
-    def decode(self, blob: bytes, p: Distribution, seed: int | None = None) -> np.ndarray:
-        """Regenerate the encoder's sample from ``blob`` and the shared prior ``p``, in O(d).
+    def index_params(self, kl: float) -> tuple[int, ...]:
+        return (golomb_param_for_kl(kl), self.max_candidates or 0)
 
-        ``seed`` (optional) must equal the seed in the blob. Raises :class:`rcc.DecodeError` for
-        any malformed, corrupted or mismatched blob.
-        """
-        c = unpack(blob, expect_method=self.method)
-        p = check_prior(p, c.shape, seed, c.seed)
-        if len(c.params) != 2:
-            raise DecodeError(f"pfr message has {len(c.params)} parameters, expected 2")
-        m, max_candidates = c.params
+    def write_index(self, w: BitWriter, index: int, params: tuple[int, ...]) -> None:
+        write_zipf_index(w, index, params[0])
+
+    def read_index(self, rd: BitReader, params: tuple[int, ...]) -> int:
+        expect_params(params, 2, self.method)
+        m, max_candidates = params
         if not 1 <= m <= 4096:
             raise DecodeError(f"pfr Golomb parameter {m} out of range")
-        rd = BitReader(c.payload, c.payload_bits)
         index = read_zipf_index(rd, m)
-        rd.finish()
         if max_candidates and index > max_candidates:
             raise DecodeError(f"index {index} exceeds the message's max_candidates {max_candidates}")
-        return candidate(p, seed_key(c.seed), 0, index - 1).reshape(c.shape)
+        return index
