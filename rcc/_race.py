@@ -19,17 +19,27 @@ import math
 
 import numpy as np
 
+from collections.abc import Callable
+
 from ._kernels import Pair, index_uniforms, score_batch
 from .random import DOMAIN_ARRIVAL, DOMAIN_SELECT, seed_key
 
-__all__ = ["poisson_race", "gumbel_max"]
+__all__ = ["poisson_race", "gumbel_max", "scorer"]
+
+Scorer = Callable[[int, int], np.ndarray]
+
+
+def scorer(pair: Pair, seed: int, chunk: int) -> Scorer:
+    """``score(start, count)``: log q/p in nats of the shared candidates of ``chunk`` (numba)."""
+    key = seed_key(seed)
+    return lambda start, count: score_batch(pair, key, chunk, start, count)
 
 _FIRST_BATCH = 64
 _MAX_BATCH = 2**16
 
 
 def poisson_race(
-    pair: Pair,
+    score: Scorer,
     seed: int,
     chunk: int,
     log_rmax: float,
@@ -40,10 +50,11 @@ def poisson_race(
 
     Parameters
     ----------
-    pair : Pair
-        Target and prior, flattened.
+    score : callable
+        ``score(start, count)`` -> log r(X_i) in nats for candidates start .. start+count-1,
+        shape (count,); e.g. :func:`scorer` of a :class:`Pair`.
     seed, chunk : int
-        Address of the shared candidate stream.
+        Address of the encoder's arrival-time stream (the candidates' address).
     log_rmax : float
         log sup dq/dp in nats (D_inf in nats); ``inf`` disables the stopping rule.
     max_candidates : int or None
@@ -70,7 +81,7 @@ def poisson_race(
     best, best_i, t_prev, n, batch = math.inf, -1, 0.0, 0, _FIRST_BATCH
     while n < limit:
         count = min(batch, limit - n)
-        log_r = score_batch(pair, key, chunk, n, count)
+        log_r = score(n, count)
         gaps = -np.log(index_uniforms(key, DOMAIN_ARRIVAL, chunk, n, count))
         if ordered:
             gaps *= limit / (limit - np.arange(n, n + count, dtype=np.float64))
@@ -99,17 +110,17 @@ def poisson_race(
     return best_i, n, False
 
 
-def gumbel_max(pair: Pair, seed: int, chunk: int, num_candidates: int) -> int:
+def gumbel_max(score: Scorer, seed: int, chunk: int, num_candidates: int) -> int:
     """0-based index drawn with probability proportional to r(X_i) among N candidates.
 
     Gumbel-max: argmax_i log r_i + G_i with G_i = -log(-log U_i) from the encoder's stream.
-    Scores all N candidates, in batches.
+    Scores all N candidates, in batches; ``score`` as in :func:`poisson_race`.
     """
     key = seed_key(seed)
     best, best_i, n = -math.inf, -1, 0
     while n < num_candidates:
         count = min(_MAX_BATCH, num_candidates - n)
-        log_r = score_batch(pair, key, chunk, n, count)
+        log_r = score(n, count)
         gumbel = -np.log(-np.log(index_uniforms(key, DOMAIN_SELECT, chunk, n, count)))
         scores = log_r + gumbel
         j = int(np.argmax(scores))

@@ -525,7 +525,10 @@ def _kl_gauss_gauss(q, p):
     sq, sp = q.b, p.b
     t = (sq - sp) * (sq + sp) / (sp * sp)  # (sq/sp)^2 - 1
     d = (q.a - p.a) / sp
-    return 0.5 * (t - np.log1p(t) + d * d)
+    # log1p(t) = 2 log(sq/sp) is accurate near sq = sp; far from it log of the ratio does not
+    # underflow when sq << sp
+    log_ratio2 = np.where(np.abs(t) < 0.5, np.log1p(np.maximum(t, -0.5)), 2.0 * np.log(sq / sp))
+    return 0.5 * (t - log_ratio2 + d * d)
 
 
 def _kl_laplace_laplace(q, p):

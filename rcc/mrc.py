@@ -11,7 +11,7 @@ baseline the other selection channels are compared with.
 from __future__ import annotations
 
 from ._kernels import Pair
-from ._race import gumbel_max
+from ._race import gumbel_max, scorer
 from .channel import SelectionChannel, check_num_candidates, expect_params
 from .coding import BitReader, BitWriter
 from .distributions import Distribution
@@ -48,7 +48,7 @@ class MRC(SelectionChannel):
         return f"MRC(num_candidates={self.num_candidates})"
 
     def select(self, pair: Pair, q: Distribution, p: Distribution, seed: int, chunk: int) -> tuple[int, dict]:
-        return gumbel_max(pair, seed, chunk, self.num_candidates), {"num_candidates": self.num_candidates}
+        return gumbel_max(scorer(pair, seed, chunk), seed, chunk, self.num_candidates), {"num_candidates": self.num_candidates}
 
     def index_params(self, kl: float) -> tuple[int, ...]:
         return (self.num_candidates,)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 
 from ._kernels import Pair
-from ._race import poisson_race
+from ._race import poisson_race, scorer
 from .channel import SelectionChannel, check_num_candidates, expect_params
 from .coding import BitReader, BitWriter, golomb_param_for_kl, read_zipf_index, write_zipf_index
 from .distributions import Distribution, dinf_bits
@@ -63,7 +63,7 @@ class ORC(SelectionChannel):
             log_rmax = float(dinf_bits(q, p)) * _LN2
         except NotImplementedError:
             log_rmax = math.inf
-        index, scored, stopped = poisson_race(pair, seed, chunk, log_rmax, self.num_candidates, ordered=True)
+        index, scored, stopped = poisson_race(scorer(pair, seed, chunk), seed, chunk, log_rmax, self.num_candidates, ordered=True)
         return index, {"num_candidates": scored, "stopped_early": stopped}
 
     def index_params(self, kl: float) -> tuple[int, ...]:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 
 from ._kernels import Pair
-from ._race import poisson_race
+from ._race import poisson_race, scorer
 from .channel import SelectionChannel, check_num_candidates, expect_params
 from .coding import BitReader, BitWriter, golomb_param_for_kl, read_zipf_index, write_zipf_index
 from .distributions import Distribution, dinf_bits
@@ -84,7 +84,7 @@ class PFR(SelectionChannel):
                     f"exact PFR would score about 2^{dinf:.1f} candidates (D_inf = {dinf:.1f} bits); "
                     "split the pair with rcc.compress(chunk_bits=...) or pass max_candidates"
                 )
-        index, scored, certified = poisson_race(pair, seed, chunk, dinf * _LN2, self.max_candidates)
+        index, scored, certified = poisson_race(scorer(pair, seed, chunk), seed, chunk, dinf * _LN2, self.max_candidates)
         return index, {"dinf_bits": dinf, "num_candidates": scored, "certified": certified, "truncated": not certified}
 
     def index_params(self, kl: float) -> tuple[int, ...]:

@@ -83,8 +83,8 @@ MAX_QUANTIZED_RANGE = 2**12
 WINDOW_TAIL = 2.0**-22
 #: Least mass of the escape symbol.
 ESCAPE_FLOOR = 2.0**-20
-#: Bits of index resolved by one level of a wide table.
-LEVEL_BITS = 12
+#: Bits of index resolved by one level of a table (wider windows take several levels).
+LEVEL_BITS = 8
 #: Table cells per batch (memory bound).
 MAX_CELLS = 2**20
 #: constriction's smallest probability (24-bit fixed point), used for the information content.
@@ -388,7 +388,10 @@ def _quantized_info(mode: int, k: np.ndarray, mean: np.ndarray, scale: np.ndarra
     zl = (k - 0.5 - mean) / scale
     zh = (k + 0.5 - mean) / scale
     if mode == MODE_GAUSSIAN:
-        m = np.where(zl > 0, sc.ndtr(-zl) - sc.ndtr(-zh), sc.ndtr(zh) - sc.ndtr(zl))
+        upper = zl > 0  # mirror the upper half onto the lower one (accurate tails)
+        lo = np.where(upper, -zh, zl)
+        hi = np.where(upper, -zl, zh)
+        m = sc.ndtr(hi) - sc.ndtr(lo)
     else:
         m = np.where(
             zl >= 0,
@@ -529,6 +532,8 @@ class UQ:
         sample = (step_flat * (kf + u)).reshape(shape)
 
         kmin, kmax = int(k.min()), int(k.max())
+        if kmin == kmax:  # constriction needs a support of two symbols or more
+            kmin, kmax = (kmin, kmin + 1) if kmin < MAX_INDEX else (kmin - 1, kmin)
         mode = MODE_TABLE
         mean = scale = None
         if isinstance(p_flat, (Gaussian, Laplace)) and type(p_flat) in _KNOWN and kmax - kmin < MAX_QUANTIZED_RANGE:
@@ -634,7 +639,7 @@ class UQ:
             zmin, pos = decode_varint(data, pos)
             zmax, pos = decode_varint(data, pos)
             kmin, kmax = _unzigzag(zmin), _unzigzag(zmax)
-            if not (-MAX_INDEX <= kmin <= kmax <= MAX_INDEX and kmax - kmin < MAX_QUANTIZED_RANGE):
+            if not (-MAX_INDEX <= kmin < kmax <= MAX_INDEX and kmax - kmin < MAX_QUANTIZED_RANGE):
                 raise DecodeError(f"bad index range [{kmin}, {kmax}]: corrupted payload")
 
         rest = data[pos:]
