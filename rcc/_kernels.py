@@ -108,14 +108,23 @@ def _log_ratio_generic(k0, k1, chunk, index, pfam, pa, pb, qfam, qa, qb):
     return acc
 
 
-@numba.njit(cache=True, parallel=True)
-def _score_batch(k0, k1, chunk, start, out, gaussian, const, quad, lin, pfam, pa, pb, qfam, qa, qb):
+def _score_loop(k0, k1, chunk, start, out, gaussian, const, quad, lin, pfam, pa, pb, qfam, qa, qb):
     for i in numba.prange(out.shape[0]):
         idx = np.uint64(start) + np.uint64(i)
         if gaussian:
             out[i] = _log_ratio_gaussian(k0, k1, chunk, idx, const, quad, lin)
         else:
             out[i] = _log_ratio_generic(k0, k1, chunk, idx, pfam, pa, pb, qfam, qa, qb)
+
+
+# The same loop twice: parallel over candidates for large batches, serial for small ones, where
+# waking the thread pool (and waiting for a descheduled thread on a busy machine) costs more than
+# the work. Both give identical results: each entry depends only on its own index.
+_score_batch = numba.njit(cache=True, parallel=True)(_score_loop)
+_score_batch_serial = numba.njit(cache=True)(_score_loop)
+
+#: Below this many candidate-coordinates a batch is scored on one thread.
+PARALLEL_MIN_WORK = 2**15
 
 
 @numba.njit(cache=True)
@@ -153,7 +162,8 @@ def score_batch(pair: Pair, key: tuple[int, int], chunk: int, start: int, count:
     result does not depend on the thread count.
     """
     out = np.empty(count)
-    _score_batch(
+    kernel = _score_batch if count * max(pair.d, 1) >= PARALLEL_MIN_WORK else _score_batch_serial
+    kernel(
         key[0], key[1], chunk, np.uint64(start), out, pair.gaussian, pair.const, pair.quad, pair.lin,
         pair.pfam, pair.pa, pair.pb, pair.qfam, pair.qa, pair.qb,
     )

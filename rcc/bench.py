@@ -13,12 +13,14 @@ import time
 import numpy as np
 from scipy import integrate, optimize, stats
 
-from ._kernels import Pair, score_batch
+from ._kernels import Pair, index_uniforms, score_batch
+from ._race import gumbel_max, poisson_race
+from .coding import golomb_param_for_kl, zipf_index_bits
 from .distributions import Gaussian, Uniform, dinf_bits, kl_bits
 from .pfr import PFR
-from .random import seed_key
+from .random import DOMAIN_CANDIDATE, seed_key
 
-__all__ = ["pfr_rows", "pfr_truncated_rows", "uq_rows", "speed_rows"]
+__all__ = ["pfr_rows", "pfr_truncated_rows", "uq_rows", "speed_rows", "categorical_rows", "equal_variance_rows"]
 
 _LN2 = math.log(2.0)
 
@@ -227,3 +229,114 @@ def speed_rows(dim: int = 64, batch: int = 2**15, repeats: int = 5, uq_elements:
         {"what": f"UQ encode+decode of {uq_elements} elements (s)", "rate_per_s": uq_elements / uq_seconds,
          "ratio_to_numpy_normal": math.nan, "seconds": uq_seconds},
     ]
+
+
+def _race_index(method: str, score, seed: int, log_rmax: float, n: int) -> int:
+    if method == "mrc":
+        return gumbel_max(score, seed, 0, n)
+    return poisson_race(score, seed, 0, log_rmax, n, ordered=(method == "orc"))[0]
+
+
+def _entropy_bits(values) -> float:
+    _, counts = np.unique(np.asarray(values), return_counts=True)
+    f = counts / counts.sum()
+    return float(-(f * np.log2(f)).sum())
+
+
+def categorical_rows(
+    num_categories: int = 8192,
+    alpha: float = 0.01,
+    num_targets: int = 4,
+    num_runs: int = 2000,
+    log2_candidates=(0, 2, 4, 6, 8, 10),
+    methods=("pfr", "orc", "mrc"),
+) -> list[dict]:
+    """Theis & Yosri's categorical experiment (ICML 2022): bias against index entropy.
+
+    Uniform prior over ``num_categories``; targets q ~ Dirichlet(alpha). Candidates are categories
+    drawn uniformly from the shared stream; each method selects among N candidates (PFR
+    truncated at N, ORC and MRC with N). Per (method, N): the mean over targets of the total
+    variation between the histogram of ``num_runs`` decoded samples and q, and of the empirical
+    entropy of the index pooled over the runs of a target (what an ideal code of that law would
+    pay; the plug-in estimate reads low once N approaches ``num_runs``), and of the real bits of
+    each channel's own index code (PFR, ORC: the Zipf/Golomb code with the target's KL; MRC:
+    log2 N). The ``exact`` row give the TV of
+    ``num_runs`` i.i.d. samples of q: the sampling-noise floor of the TV estimate.
+    """
+    rng = np.random.default_rng(2022)
+    targets = rng.dirichlet(np.full(num_categories, alpha), size=num_targets)
+    kls = [float(np.sum(np.where(t > 0, t * np.log2(np.maximum(t, 1e-300) * num_categories), 0.0))) for t in targets]
+    rows = []
+    floor = []
+    for t_i, q in enumerate(targets):
+        draws = rng.choice(num_categories, size=num_runs, p=q)
+        floor.append(0.5 * np.abs(np.bincount(draws, minlength=num_categories) / num_runs - q).sum())
+    rows.append({"method": "exact (noise floor)", "N": math.nan, "kl_bits": float(np.mean(kls)),
+                 "tv": float(np.mean(floor)), "index_entropy_bits": math.nan})
+    for method in methods:
+        for lc in log2_candidates:
+            n = 2**lc
+            tvs, ents, bits = [], [], []
+            for t_i, q in enumerate(targets):
+                log_r = np.log(np.maximum(q, 1e-300) * num_categories)
+                log_rmax = float(log_r.max())
+                cats_seen, idx_seen = [], []
+                for run in range(num_runs):
+                    seed = 1_000_003 * t_i + run
+                    key = seed_key(seed)
+
+                    def score(start, count, key=key):
+                        u = index_uniforms(key, DOMAIN_CANDIDATE, 0, start, count)
+                        return log_r[np.minimum((u * num_categories).astype(np.int64), num_categories - 1)]
+
+                    k = _race_index(method, score, seed, log_rmax, n)
+                    u = index_uniforms(key, DOMAIN_CANDIDATE, 0, k, 1)[0]
+                    cats_seen.append(min(int(u * num_categories), num_categories - 1))
+                    idx_seen.append(k)
+                hist = np.bincount(cats_seen, minlength=num_categories) / num_runs
+                tvs.append(0.5 * np.abs(hist - q).sum())
+                ents.append(_entropy_bits(idx_seen))
+                if method == "mrc":
+                    bits.append(float((n - 1).bit_length()))
+                else:
+                    m = golomb_param_for_kl(kls[t_i])
+                    bits.append(float(np.mean(zipf_index_bits(np.asarray(idx_seen) + 1, m))))
+            rows.append({"method": method, "N": n, "kl_bits": float(np.mean(kls)), "tv": float(np.mean(tvs)),
+                         "index_entropy_bits": float(np.mean(ents)), "bits": float(np.mean(bits))})
+    return rows
+
+
+def equal_variance_rows(kls=(4, 8, 12, 14), extra_log2=(2, 5, 8), num_seeds: int = 200,
+                        methods=("pfr", "orc", "mrc")) -> list[dict]:
+    """Truncated selection on equal-variance Gaussians, q = N(mu, 1), p = N(0, 1) (D_inf infinite).
+
+    mu = sqrt(2 KL ln 2). For N = 2^(KL + e): mean payload bits of each channel's own index code
+    (PFR and ORC: Zipf/Golomb code; MRC: log2 N), the empirical index entropy, and the bias: the
+    decoded sample's mean over mu (1 when exact) and its variance (1 when exact). The log ratio
+    depends only on the projection on mu, so 1-D pairs stand for any chunk of that KL.
+    """
+    from .mrc import MRC
+    from .orc import ORC
+
+    p = Gaussian(0.0, 1.0)
+    rows = []
+    for kl in kls:
+        mu = math.sqrt(2.0 * kl * _LN2)
+        q = Gaussian(mu, 1.0)
+        for e in extra_log2:
+            n = 2 ** (kl + e)
+            for method in methods:
+                channel = {"pfr": PFR(max_candidates=n), "orc": ORC(num_candidates=n), "mrc": MRC(num_candidates=n)}[method]
+                xs, bits, idx = [], [], []
+                t0 = time.perf_counter()
+                for seed in range(num_seeds):
+                    msg = channel.encode(q, p, seed=seed)
+                    xs.append(float(msg.sample))
+                    bits.append(msg.num_bits)
+                    idx.append(msg.info["index"])
+                elapsed = time.perf_counter() - t0
+                xs = np.asarray(xs)
+                rows.append({"method": method, "kl_bits": float(kl), "N": f"2^{kl + e}", "bits": float(np.mean(bits)),
+                             "index_entropy_bits": _entropy_bits(idx), "mean_ratio": float(xs.mean() / mu),
+                             "var": float(xs.var()), "encode_ms": 1e3 * elapsed / num_seeds})
+    return rows

@@ -54,7 +54,26 @@ def _machine() -> str:
 def _bench(args) -> int:
     from . import bench
 
-    if args.speed:
+    if args.suite == "categorical":
+        rows = bench.categorical_rows(num_targets=2 if args.quick else 4, num_runs=300 if args.quick else 2000,
+                                      log2_candidates=(0, 4, 8) if args.quick else (0, 2, 4, 6, 8, 10))
+        cols = [("method", "method", "{}"), ("N", "N", "{}"), ("kl_bits", "KL", "{:.2f}"), ("tv", "TV", "{:.3f}"),
+                ("index_entropy_bits", "H(index)", "{:.2f}"), ("bits", "bits", "{:.2f}")]
+        print(f"# rcc bench --suite categorical  ({_machine()})")
+        print("# Theis & Yosri (2022): 8192 categories, uniform prior, q ~ Dirichlet(0.01); TV of the")
+        print("# decoded-sample histogram against q (mean over targets) vs index entropy and real bits")
+        print(format_table(rows, cols))
+    elif args.suite == "equal-variance":
+        rows = bench.equal_variance_rows(kls=(4, 8) if args.quick else (4, 8, 12, 14),
+                                         num_seeds=50 if args.quick else 200)
+        cols = [("method", "method", "{}"), ("kl_bits", "KL", "{:.0f}"), ("N", "N", "{}"), ("bits", "bits", "{:.2f}"),
+                ("index_entropy_bits", "H(index)", "{:.2f}"), ("mean_ratio", "mean/mu", "{:.3f}"),
+                ("var", "var", "{:.3f}"), ("encode_ms", "enc ms", "{:.2f}")]
+        print(f"# rcc bench --suite equal-variance  ({_machine()})")
+        print("# q = N(mu, 1), p = N(0, 1), D_inf infinite: truncated PFR, ORC and MRC with N candidates;")
+        print("# bias: decoded mean / mu and variance (both 1 when exact)")
+        print(format_table(rows, cols))
+    elif args.speed:
         rows = bench.speed_rows()
         cols = [("what", "what", "{}"), ("rate_per_s", "per second", "{:.3g}"),
                 ("ratio_to_numpy_normal", "ratio to numpy normal", "{:.2f}"), ("seconds", "seconds", "{:.3f}")]
@@ -83,6 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     b = sub.add_parser("bench", help="real bits vs KL for each channel, bias diagnostics, timing")
     b.add_argument("--speed", action="store_true", help="throughput ratios against numpy instead of bits")
+    b.add_argument("--suite", choices=["core", "categorical", "equal-variance"], default="core",
+                   help="core: UQ and PFR bits vs bounds (default); categorical: Theis & Yosri's experiment; "
+                        "equal-variance: truncated PFR/ORC/MRC bits and bias")
     b.add_argument("--quick", action="store_true", help="small grid (seconds), for smoke tests")
     b.add_argument("--seeds", type=int, default=200, help="messages per PFR row (default 200)")
     b.add_argument("--json", metavar="PATH", help="also write the rows as JSON")

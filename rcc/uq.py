@@ -40,6 +40,10 @@ Payload layout (``num_bits = 8 * len(payload)``)::
     ANS words, uint32 little-endian; up to 3 trailing zero bytes of the last (most significant)
     word are dropped and restored by the decoder from the payload length.
 
+The ANS stream decodes as: the check symbol 0xA5C3 (uniform over 16 bits), the indices (table
+mode: batch by batch), the check symbol again; then the coder must be empty. The check symbols
+(32 bits) catch empty, truncated and garbage streams that the CRC of the container lets through.
+
 Container parameters: ``(mode, step_sent)``.
 
 Example::
@@ -95,6 +99,16 @@ _MODEL = constriction.stream.model
 _CATEGORICAL = _MODEL.Categorical(perfect=False)
 _UNIFORM16 = _MODEL.Uniform(2**16)
 _KNOWN = (Gaussian, Logistic, Laplace, Uniform)
+#: A 16-bit check symbol at both ends of the ANS stream (32 bits in all): catches garbage,
+#: empty and truncated streams that a decoder would otherwise read as valid symbols.
+SENTINEL = 0xA5C3
+_SENTINEL = np.array([SENTINEL], dtype=np.int32)
+
+
+def _check_sentinel(coder, where: str) -> None:
+    got = _guard("entropy decoding", coder.decode, _UNIFORM16, 1)
+    if int(got[0]) != SENTINEL:
+        raise DecodeError(f"check symbol at the {where} of the ANS stream is wrong: corrupted payload")
 
 
 def dither(seed: int, size: int) -> np.ndarray:
@@ -422,6 +436,11 @@ def _check_prior(p, shape, error=ValueError) -> Distribution:
     return p.broadcast_to(shape).ravel()
 
 
+def _width_tolerance(low: np.ndarray, high: np.ndarray, step) -> np.ndarray:
+    """How far ``high - low`` may stray from ``step`` by the rounding of ``mu -+ step/2``."""
+    return 1e-9 * step + 4.0 * np.spacing(np.maximum(np.abs(low), np.abs(high)))
+
+
 def _check_step(step, shape) -> np.ndarray:
     try:
         arr = np.asarray(step)
@@ -474,14 +493,15 @@ class UQ:
         ----------
         q : rcc.Uniform, any shape
             The uniform-noise channel; ``mu = (low + high) / 2``, ``step = high - low``. When all
-            widths agree to 1e-9 relative (``mu -+ step/2`` rounds), the first width is the step.
+            widths agree up to the rounding of ``mu -+ step/2`` (1e-9 relative plus 4 ulp of the
+            ends), the first width is the common step.
         p : rcc.Distribution, broadcastable to ``q.shape``
             The law of the channel input ``mu`` (Gaussian, Laplace, Logistic, Uniform, ...).
         seed : int in [0, 2**64)
             Shared-randomness seed (the dither).
         step : array_like, optional
             The exact cell widths (broadcast to ``q.shape``) to use instead of ``high - low``;
-            they must agree with ``high - low`` to 1e-9 relative. Pass the same to ``decode`` when
+            they must agree with ``high - low`` up to float rounding. Pass the same to ``decode`` when
             the step is not sent.
         send_step : bool, optional
             Put the (single, common) step in the payload as a float64 (64 bits). Default: send it
@@ -506,13 +526,13 @@ class UQ:
             step_flat = high - low
             if not (np.isfinite(step_flat).all() and (step_flat > 0).all()):
                 raise ValueError("q's width high - low must be finite and > 0 everywhere")
-            if np.all(np.abs(step_flat - step_flat[0]) <= 1e-9 * step_flat[0]):
+            if np.all(np.abs(step_flat - step_flat[0]) <= _width_tolerance(low, high, step_flat[0])):
                 # one common step up to the rounding of mu -+ step/2: take the first width
                 step_flat = np.full(n, step_flat[0])
         else:
             step_flat = _check_step(step, shape)
-            if not np.allclose(step_flat, high - low, rtol=1e-9, atol=0.0):
-                raise ValueError("step does not match q's width high - low (relative tolerance 1e-9)")
+            if not np.all(np.abs(step_flat - (high - low)) <= _width_tolerance(low, high, step_flat)):
+                raise ValueError("step does not match q's width high - low (beyond float rounding)")
         mu = 0.5 * low + 0.5 * high
         constant = bool(np.all(step_flat == step_flat[0]))
         if send_step is None:
@@ -543,6 +563,7 @@ class UQ:
                 mode = MODE_GAUSSIAN if isinstance(p_flat, Gaussian) else MODE_LAPLACE
 
         coder = _ANS()
+        _guard("entropy coding", coder.encode_reverse, _SENTINEL, _UNIFORM16, error=ValueError)  # bottom
         head = bytearray()
         if send_step:
             head += struct.pack("<d", float(step_flat[0]))
@@ -564,6 +585,7 @@ class UQ:
                 info_bits += bits
                 escapes += nesc
 
+        _guard("entropy coding", coder.encode_reverse, _SENTINEL, _UNIFORM16, error=ValueError)  # top
         words = np.asarray(coder.get_compressed(), dtype=np.uint32)
         body = words.astype("<u4").tobytes()
         strip = 0
@@ -648,6 +670,7 @@ class UQ:
         rest = rest + b"\x00" * (-len(rest) % 4)
         words = np.frombuffer(rest, dtype="<u4").astype(np.uint32)
         coder = _guard("reading the ANS stream", _ANS, words)
+        _check_sentinel(coder, "start")
 
         u = dither(c.seed, n)
         if mode != MODE_TABLE:
@@ -664,6 +687,7 @@ class UQ:
             reader = _Reader(coder)
             for b, idx in batches:
                 _table_batch(reader, law, step_flat, u, lo, width, b, idx, k_out=k)
+        _check_sentinel(coder, "end")
         if not _guard("entropy decoding", coder.is_empty):
             raise DecodeError("ANS stream has data left after the last symbol: corrupted payload")
         return (step_flat * (k.astype(np.float64) + u)).reshape(shape)
