@@ -10,12 +10,15 @@ KL[q || p] bits, with the bits counted from the bytes actually written.
 """
 
 from . import random
+from .chunked import CompressReport, compress, decompress
 from .container import Message
 from .distributions import Gaussian, Laplace, Logistic, Uniform, dinf_bits, kl_bits
 from .errors import DecodeError
+from .hybrid import Hybrid
 from .mrc import MRC
 from .orc import ORC
 from .pfr import PFR
+from .uq import UQ
 
 __version__ = "0.1.0"
 
@@ -32,4 +35,9 @@ __all__ = [
     "PFR",
     "ORC",
     "MRC",
+    "Hybrid",
+    "UQ",
+    "compress",
+    "decompress",
+    "CompressReport",
 ]

@@ -128,8 +128,9 @@ def _uniform2(k0, k1, domain, chunk, index, block):
     )
     a = (w0 << np.uint64(21)) | (w1 >> np.uint64(11))
     b = (w2 << np.uint64(21)) | (w3 >> np.uint64(11))
-    u0 = (np.float64(a) + 0.5) * _TWO_M53
-    u1 = (np.float64(b) + 0.5) * _TWO_M53
+    # a, b < 2**53: the signed conversion is exact and one instruction (unsigned is not)
+    u0 = (np.float64(np.int64(a)) + 0.5) * _TWO_M53
+    u1 = (np.float64(np.int64(b)) + 0.5) * _TWO_M53
     return u0, u1
 
 

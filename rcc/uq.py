@@ -28,10 +28,11 @@ Entropy models (the ``mode``, first container parameter):
   and Gaussian/Laplace when ``kmax - kmin >= 2**12``): a categorical table per element over the
   window ``[lo, hi]`` of indices holding all but ``< 2**-21`` of the mass (from ``ppf``), plus an
   escape symbol (mass = the tail mass, floored at ``2**-20``) after which an out-of-window index
-  is sent as ``zigzag(k)`` in two uniform 16-bit symbols. Windows wider than ``2**12`` bins use
-  a multi-level code: the block of ``2**(12 j)`` bins, then the sub-block within it, each under
-  its exact conditional masses (the chain rule keeps the information content exact). Tables are
-  built vectorised in batches of at most ``2**20`` cells, grouped by ``ceil(log2 width)``.
+  is sent as ``zigzag(k)`` in two uniform 16-bit symbols. Windows wider than ``2**8`` bins use
+  a multi-level code (``LEVEL_BITS = 8`` bits per level, at most 4 levels): the block of
+  ``2**(8 j)`` bins, then the sub-block within it, each under its exact conditional masses
+  (the chain rule keeps the information content exact). Tables are built vectorised in batches
+  of at most ``2**20`` cells, grouped by ``ceil(log2 width)``.
 
 Payload layout (``num_bits = 8 * len(payload)``)::
 
@@ -547,7 +548,7 @@ class UQ:
         with np.errstate(over="ignore", invalid="ignore"):
             kf = np.floor(mu / step_flat - u + 0.5)
         if not (np.isfinite(kf).all() and np.abs(kf).max() <= MAX_INDEX):
-            raise ValueError(f"mu/step is too large: the quantization index must satisfy |k| <= 2**30")
+            raise ValueError("mu/step is too large: the quantization index must satisfy |k| <= 2**30")
         k = kf.astype(np.int64)
         sample = (step_flat * (kf + u)).reshape(shape)
 

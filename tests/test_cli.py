@@ -1,0 +1,65 @@
+"""`rcc bench`, the main job: it runs, writes JSON, and its numbers obey the bounds it prints."""
+
+import json
+import math
+
+import pytest
+
+from rcc import bench
+from rcc.cli import format_table, main
+
+
+@pytest.fixture(scope="module")
+def quick_rows(tmp_path_factory):
+    path = tmp_path_factory.mktemp("bench") / "rows.json"
+    assert main(["bench", "--quick", "--json", str(path)]) == 0
+    return json.loads(path.read_text())["rows"]
+
+
+def test_bench_quick_writes_uq_and_pfr_rows(quick_rows):
+    methods = [r["method"] for r in quick_rows]
+    assert any(m.startswith("uq") for m in methods)
+    assert "pfr" in methods
+    assert any(m.startswith("pfr N=") for m in methods)
+
+
+def test_bench_uq_bits_track_information_content(quick_rows):
+    """UQ's real bits per element sit on the index information content and above I(X; X+U)."""
+    for r in quick_rows:
+        if r["method"].startswith("uq"):
+            assert r["bits"] >= r["bound_bits"] - 0.02  # 10^4 elements: I is an expectation
+            assert r["bits"] <= r["e_log2_index"] * 1.01 + 0.05
+
+
+def test_bench_exact_pfr_under_li_el_gamal_bound(quick_rows):
+    for r in quick_rows:
+        if r["method"] == "pfr":
+            assert r["bits"] < r["bound_bits"]
+            assert r["total_bits"] > r["bits"]  # the header is counted, not hidden
+
+
+def test_bench_truncated_pfr_reports_bias(quick_rows):
+    """A truncated race on equal-variance Gaussians is visibly biased, and says so."""
+    for r in quick_rows:
+        if r["method"].startswith("pfr N="):
+            ratio = float(r["bias"].split("proj ratio ")[1].split(",")[0])
+            assert 0.4 < ratio < 0.97
+
+
+def test_speed_rows_report_ratios():
+    rows = bench.speed_rows(dim=8, batch=1024, repeats=1, uq_elements=1000)
+    assert rows[0]["rate_per_s"] > 0 and math.isfinite(rows[0]["ratio_to_numpy_normal"])
+    assert rows[2]["seconds"] > 0
+
+
+def test_equal_variance_orc_matches_mrc_bias_with_fewer_bits():
+    """Same N: ORC and MRC have the same output law (mean ratio close), ORC's index is cheaper."""
+    rows = bench.equal_variance_rows(kls=(4,), extra_log2=(3,), num_seeds=200, methods=("orc", "mrc"))
+    orc, mrc = rows
+    assert abs(orc["mean_ratio"] - mrc["mean_ratio"]) < 0.1
+    assert orc["bits"] < mrc["bits"]
+
+
+def test_format_table_prints_missing_as_dash():
+    out = format_table([{"method": "x", "kl_bits": math.nan}], [("method", "m", "{}"), ("kl_bits", "KL", "{:.1f}")])
+    assert out.splitlines()[-1].split() == ["x", "-"]

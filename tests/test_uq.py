@@ -1,0 +1,377 @@
+"""Universal quantization (rcc.uq): round trips, exactness of the channel, bits vs information
+content, reproducibility, the pinned format, and bad input."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import zlib
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats
+
+from rcc.container import Container, pack, unpack
+from rcc.distributions import Gaussian, Laplace, Logistic, Uniform
+from rcc.errors import DecodeError
+from rcc.random import DOMAIN_DITHER, uniforms
+from rcc.uq import MODE_GAUSSIAN, MODE_LAPLACE, MODE_TABLE, UQ, dither
+
+FAMILIES = {"gaussian": Gaussian, "laplace": Laplace, "logistic": Logistic, "uniform": Uniform}
+SHAPES = [(), (7,), (3, 4)]
+
+
+class ShiftedLogistic(Logistic):
+    """A Distribution rcc.uq does not know by type: coded through its generic cdf/sf/ppf."""
+
+
+def make_prior(family: str, loc, scale):
+    loc, scale = np.asarray(loc, float), np.asarray(scale, float)
+    if family == "uniform":
+        return Uniform(loc - 2.0 * scale, loc + 2.0 * scale)
+    return {**FAMILIES, "generic": ShiftedLogistic}[family](loc, scale)
+
+
+def make_pair(family: str, shape, seed: int, step=0.5, prior_scale=1.5):
+    """(q, p, mu): mu drawn from p; q = Uniform(mu - step/2, mu + step/2)."""
+    rng = np.random.default_rng(seed)
+    p = make_prior(family, rng.normal(size=shape), prior_scale * np.exp(0.3 * rng.normal(size=shape)))
+    mu = p.ppf(rng.uniform(0.001, 0.999, size=shape))
+    return Uniform(mu - step / 2, mu + step / 2), p, np.asarray(mu, float)
+
+
+def roundtrip(q, p, seed, **kw):
+    msg = UQ().encode(q, p, seed, **kw)
+    x = UQ().decode(msg.to_bytes(), p, seed=seed, step=None if msg.params[1] else kw.get("step"))
+    assert x.shape == q.shape
+    assert x.dtype == np.float64
+    assert np.array_equal(x, msg.sample)  # bit for bit
+    assert msg.num_bits == 8 * len(msg.payload)
+    return msg, x
+
+
+# ----------------------------------------------------------------------------------------------
+# dither
+
+
+def test_dither_equals_numpy_reference():
+    for seed, n in [(0, 1), (7, 5), (2**64 - 1, 1001)]:
+        ref = uniforms(seed, DOMAIN_DITHER, 0, 0, n) - 0.5
+        assert np.array_equal(dither(seed, n), ref)
+    u = dither(3, 10_000)
+    assert u.min() > -0.5 and u.max() < 0.5
+
+
+# ----------------------------------------------------------------------------------------------
+# round trips
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+@pytest.mark.parametrize("family", ["gaussian", "laplace", "logistic", "uniform", "generic"])
+def test_roundtrip_each_family(family, shape):
+    q, p, mu = make_pair(family, shape, seed=11)
+    msg, x = roundtrip(q, p, seed=123)
+    assert np.all(np.abs(x - mu) <= 0.25 * (1 + 1e-12))
+    expected_mode = {"gaussian": MODE_GAUSSIAN, "laplace": MODE_LAPLACE}.get(family, MODE_TABLE)
+    assert msg.params == (expected_mode, 1)
+    assert msg.info["num_elements"] == max(1, int(np.prod(shape)))
+    assert msg.info["escapes"] == 0
+
+
+@pytest.mark.parametrize(
+    "family, prior_scale, step",
+    [("gaussian", 2e3, 1.0), ("gaussian", 3e7, 1.0), ("logistic", 1e5, 0.5), ("laplace", 1e-4, 1e-7),
+     ("gaussian", 1e-3, 1.0), ("uniform", 300.0, 1.0)],
+)
+def test_roundtrip_wide_and_narrow_priors(family, prior_scale, step):
+    """Windows from one bin to ~2**28 bins (multi-level tables) and wide Gaussian ranges."""
+    q, p, mu = make_pair(family, (300,), seed=5, step=step, prior_scale=prior_scale)
+    msg, x = roundtrip(q, p, seed=9)
+    assert np.all(np.abs(x - mu) <= step / 2 * (1 + 1e-9))
+    assert abs(msg.num_bits - msg.info["info_bits"]) <= 0.01 * msg.info["info_bits"] + 200
+
+
+def test_escapes_roundtrip():
+    """Inputs far outside the prior's bulk go through the escape symbol and still decode."""
+    mu = np.array([0.1, 50.0, -1e6, 0.4, 1e8, -0.2])
+    p = Uniform(-1.0, 1.0)
+    msg, x = roundtrip(Uniform(mu - 0.05, mu + 0.05), p, seed=4)
+    assert msg.info["escapes"] == 3
+    assert np.all(np.abs(x - mu) <= 0.05 * (1 + 1e-9))
+    msg, x = roundtrip(Uniform(mu - 0.05, mu + 0.05), Logistic(0.0, 0.1), seed=4)
+    assert msg.info["escapes"] == 3
+    # a Gaussian prior with an outlier beyond the quantized range falls back to tables
+    msg, x = roundtrip(Uniform(mu - 0.05, mu + 0.05), Gaussian(0.0, 0.1), seed=4)
+    assert msg.params[0] == MODE_TABLE and msg.info["escapes"] == 3
+
+
+def test_per_element_step_given_to_decoder():
+    rng = np.random.default_rng(2)
+    mu, step = rng.normal(size=(4, 5)), rng.uniform(0.1, 2.0, size=(4, 5))
+    q, p = Uniform(mu - step / 2, mu + step / 2), Logistic(0.0, 1.0)
+    msg = UQ().encode(q, p, seed=8, step=step)
+    assert msg.params[1] == 0  # per-element steps are not sent
+    with pytest.raises(ValueError, match="step"):
+        UQ().decode(msg.to_bytes(), p)
+    x = UQ().decode(msg.to_bytes(), p, step=step)
+    assert np.array_equal(x, msg.sample)
+    assert np.all(np.abs(x - mu) <= step / 2 * (1 + 1e-12))
+    # a common step may be withheld too; then the decoder must be given it
+    msg = UQ().encode(Uniform(mu - 0.5, mu + 0.5), p, seed=8, step=1.0, send_step=False)
+    assert np.array_equal(UQ().decode(msg.to_bytes(), p, step=1.0), msg.sample)
+    assert msg.num_bits == UQ().encode(Uniform(mu - 0.5, mu + 0.5), p, seed=8).num_bits - 64
+    with pytest.raises(DecodeError, match="step"):
+        msg = UQ().encode(Uniform(mu - 0.5, mu + 0.5), p, seed=8)
+        UQ().decode(msg.to_bytes(), p, step=0.75)
+
+
+@settings(max_examples=30, deadline=None, derandomize=True)
+@given(
+    family=st.sampled_from(["gaussian", "laplace", "logistic", "uniform", "generic"]),
+    shape=st.lists(st.integers(1, 5), min_size=0, max_size=3).map(tuple),
+    log_scale=st.floats(-3.0, 4.0),
+    log_step=st.floats(-3.0, 2.0),
+    per_element_step=st.booleans(),
+    data_seed=st.integers(0, 2**32 - 1),
+    seed=st.integers(0, 2**64 - 1),
+)
+def test_roundtrip_property(family, shape, log_scale, log_step, per_element_step, data_seed, seed):
+    rng = np.random.default_rng(data_seed)
+    p = make_prior(family, rng.normal(size=shape) * 10**log_scale, 10**log_scale * rng.uniform(0.5, 2.0, size=shape))
+    mu = p.ppf(rng.uniform(0.0005, 0.9995, size=shape)) + rng.normal(size=shape) * 10**log_step
+    step = 10**log_step * (rng.uniform(0.5, 2.0, size=shape) if per_element_step else 1.0)
+    q = Uniform(mu - step / 2, mu + step / 2)
+    msg = UQ().encode(q, p, seed, step=step)
+    x = UQ().decode(msg.to_bytes(), p, seed=seed, step=None if msg.params[1] else step)
+    assert x.shape == tuple(shape)
+    assert np.array_equal(x, msg.sample)
+    assert np.all(np.abs(x - mu) <= step / 2 * (1 + 1e-9))
+
+
+# ----------------------------------------------------------------------------------------------
+# the channel is exact: (x - mu)/step + 1/2 ~ U(0, 1), independent of mu
+
+
+@pytest.mark.parametrize("family", ["gaussian", "logistic", "laplace"])
+def test_error_is_uniform_and_independent_of_mu(family):
+    n, step = 20_000, 0.7
+    q, p, mu = make_pair(family, (n,), seed=21, step=step)
+    msg = UQ().encode(q, p, seed=2024)
+    v = (msg.sample - mu) / step + 0.5
+    assert stats.kstest(v, "uniform").pvalue > 1e-3
+    assert abs(np.corrcoef(v, mu)[0, 1]) < 0.03
+    # binned chi-square of the error within quartiles of mu
+    bins = np.searchsorted(np.quantile(mu, [0.25, 0.5, 0.75]), mu)
+    table = np.array([np.histogram(v[bins == b], bins=8, range=(0, 1))[0] for b in range(4)])
+    assert stats.chi2_contingency(table).pvalue > 1e-3
+
+
+# ----------------------------------------------------------------------------------------------
+# real bits vs information content
+
+
+def test_bits_match_information_content_gaussian_1e6():
+    n = 10**6
+    rng = np.random.default_rng(0)
+    p = Gaussian(rng.normal(size=n), np.exp(0.3 * rng.normal(size=n)))
+    mu = p.ppf(rng.random(n))
+    msg = UQ().encode(Uniform(mu - 0.25, mu + 0.25), p, seed=0)
+    info = msg.info["info_bits"]
+    assert abs(msg.num_bits - info) <= 1e-3 * info + 64
+    assert 2.5 < msg.num_bits / n < 3.5  # ~ h(p) - log2(step) bits per element
+
+
+def test_bits_match_information_content_logistic_1e5():
+    n = 10**5
+    rng = np.random.default_rng(1)
+    p = Logistic(rng.normal(size=n), np.exp(0.3 * rng.normal(size=n)))
+    mu = p.ppf(rng.random(n))
+    msg = UQ().encode(Uniform(mu - 0.25, mu + 0.25), p, seed=1)
+    x = UQ().decode(msg.to_bytes(), p)
+    assert np.array_equal(x, msg.sample)
+    info = msg.info["info_bits"]
+    assert abs(msg.num_bits - info) <= 1e-3 * info + 64
+
+
+# ----------------------------------------------------------------------------------------------
+# reproducibility and the pinned format
+
+
+def test_encoding_is_reproducible():
+    q, p, _ = make_pair("logistic", (50,), seed=3)
+    a, b = UQ().encode(q, p, seed=99), UQ().encode(q, p, seed=99)
+    assert a.to_bytes() == b.to_bytes()
+    assert np.array_equal(a.sample, b.sample)
+    assert UQ().encode(q, p, seed=100).to_bytes() != a.to_bytes()
+
+
+@pytest.mark.parametrize("family", ["gaussian", "logistic"])
+def test_fresh_process_decodes_bit_for_bit(family, tmp_path):
+    q, p, _ = make_pair(family, (40,), seed=6)
+    msg = UQ().encode(q, p, seed=31337)
+    (tmp_path / "blob").write_bytes(msg.to_bytes())
+    np.save(tmp_path / "a.npy", p.a)
+    np.save(tmp_path / "b.npy", p.b)
+    code = (
+        "import sys, numpy as np; from rcc.uq import UQ; from rcc import distributions as d; "
+        f"p = d.{type(p).__name__}(np.load(sys.argv[1] + '/a.npy'), np.load(sys.argv[1] + '/b.npy')); "
+        "x = UQ().decode(open(sys.argv[1] + '/blob', 'rb').read(), p); "
+        "sys.stdout.write(x.tobytes().hex())"
+    )
+    env = dict(os.environ, PYTHONHASHSEED="123")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True,
+                         check=True, env=env, timeout=120)
+    assert out.stdout == msg.sample.tobytes().hex()
+
+
+GOLDEN_MU = np.array([0.3, -1.2, 2.5, 0.0, 4.75])
+GOLDEN = {
+    "gaussian": "52434301010200010701059001000000000000e03f0314ddc3a5f080a49604b11e02ca",
+    "logistic": "52434301010202010701058001000000000000e03f90c3a5647a3af730f9574658",
+}
+GOLDEN_SAMPLE = [0.4559044916496403, -1.201102220723553, 2.748193429710932, 0.03716117216253334,
+                 4.9261720682050765]
+
+
+@pytest.mark.parametrize("family", sorted(GOLDEN))
+def test_golden_bitstream(family):
+    """Five elements, step 0.5, prior (0.5, 2.0), seed 7. A change here is a format change."""
+    p = {"gaussian": Gaussian, "logistic": Logistic}[family](0.5, 2.0)
+    msg = UQ().encode(Uniform(GOLDEN_MU - 0.25, GOLDEN_MU + 0.25), p, seed=7)
+    assert msg.to_bytes().hex() == GOLDEN[family]
+    assert msg.sample.tolist() == GOLDEN_SAMPLE
+    x = UQ().decode(bytes.fromhex(GOLDEN[family]), p, seed=7)
+    assert x.tolist() == GOLDEN_SAMPLE
+
+
+# ----------------------------------------------------------------------------------------------
+# bad input
+
+
+def _q(n=3):
+    mu = np.linspace(-1, 1, n)
+    return Uniform(mu - 0.5, mu + 0.5)
+
+
+@pytest.mark.parametrize(
+    "q, p, seed, match",
+    [
+        (Gaussian(0.0, 1.0), Gaussian(0.0, 1.0), 1, "Gaussian"),
+        (np.zeros(3), Gaussian(0.0, 1.0), 1, "ndarray"),
+        (_q(3), np.zeros(3), 1, "ndarray"),
+        (_q(3), "gaussian", 1, "str"),
+        (_q(3), Gaussian(np.zeros(4), 1.0), 1, "broadcast"),
+        (_q(3), Gaussian(np.zeros((2, 3)), 1.0), 1, "broadcast"),
+        (_q(3), Gaussian(0.0, 1.0), -1, "seed"),
+        (_q(3), Gaussian(0.0, 1.0), 2**64, "seed"),
+        (_q(3), Gaussian(0.0, 1.0), 1.5, "seed"),
+        (_q(3), Gaussian(0.0, 1.0), None, "seed"),
+        (Uniform([0.0, 1e12], [1e-3, 1e12 + 1e-3]), Gaussian(0.0, 1.0), 1, "too large"),
+    ],
+)
+def test_encode_bad_input(q, p, seed, match):
+    with pytest.raises(ValueError, match=match):
+        UQ().encode(q, p, seed)
+
+
+def test_encode_bad_step_arguments():
+    with pytest.raises(ValueError, match="step"):
+        UQ().encode(_q(3), Gaussian(0.0, 1.0), 1, step=0.5)  # widths are 1.0
+    with pytest.raises(ValueError, match="step"):
+        UQ().encode(_q(3), Gaussian(0.0, 1.0), 1, step=[1.0, 1.0])
+    with pytest.raises(ValueError, match="send_step"):
+        UQ().encode(Uniform([0.0, 0.0], [1.0, 2.0]), Gaussian(0.0, 1.0), 1, send_step=True)
+    with pytest.raises(ValueError, match="send_step"):
+        UQ().encode(_q(3), Gaussian(0.0, 1.0), 1, send_step="yes")
+
+
+def test_decode_mismatches():
+    q, p, _ = make_pair("gaussian", (6,), seed=1)
+    blob = UQ().encode(q, p, seed=5).to_bytes()
+    with pytest.raises(DecodeError, match="seed"):
+        UQ().decode(blob, p, seed=6)
+    with pytest.raises(ValueError, match="seed"):
+        UQ().decode(blob, p, seed=-3)
+    with pytest.raises(DecodeError, match="broadcast"):
+        UQ().decode(blob, Gaussian(np.zeros(7), 1.0))
+    with pytest.raises(DecodeError, match="Gaussian"):
+        UQ().decode(blob, Logistic(0.0, 1.0))
+    with pytest.raises(ValueError, match="Distribution"):
+        UQ().decode(blob, None)
+    assert UQ().decode(blob, p).shape == (6,)
+    # a scalar prior broadcasts to the blob's shape
+    q2 = Uniform(np.zeros((2, 3)) - 0.5, np.zeros((2, 3)) + 0.5)
+    blob2 = UQ().encode(q2, Logistic(0.0, 1.0), seed=5).to_bytes()
+    assert UQ().decode(blob2, Logistic(0.0, 1.0)).shape == (2, 3)
+    with pytest.raises(DecodeError):
+        UQ().decode(blob2, Logistic(0.0, 1.0), step=0.5)
+
+
+def _repack(blob: bytes, payload: bytes) -> bytes:
+    c = unpack(blob)
+    return pack(Container(c.method, c.params, c.seed, c.shape, payload, 8 * len(payload)))
+
+
+@pytest.mark.parametrize("family", ["gaussian", "logistic"])
+def test_zero_and_garbage_ans_streams_with_valid_crc(family):
+    """Streams that pass the CRC (re-packed) but are not what an encoder writes."""
+    q, p, _ = make_pair(family, (200,), seed=8)
+    blob = UQ().encode(q, p, seed=8).to_bytes()
+    payload = unpack(blob).payload
+    head = 8 + (2 if family == "gaussian" else 0)  # step, and kmin/kmax varints (small here)
+    rng = np.random.default_rng(0)
+    bad = [
+        payload[:head] + bytes(len(payload) - head),  # all-zero words
+        payload[:head] + bytes(4),
+        payload[:head],  # empty stream for 200 symbols
+        payload[:head] + rng.bytes(len(payload) - head),
+        payload + rng.bytes(8),
+        payload[:-5],
+    ]
+    for pl in bad:
+        with pytest.raises(DecodeError):
+            UQ().decode(_repack(blob, pl), p)
+
+
+_BLOB_CASE = make_pair("logistic", (30,), seed=12)
+_BLOB = UQ().encode(_BLOB_CASE[0], _BLOB_CASE[1], seed=12).to_bytes()
+_BLOB_G = make_pair("gaussian", (30,), seed=12)
+_BLOB_GB = UQ().encode(_BLOB_G[0], _BLOB_G[1], seed=12).to_bytes()
+
+
+def _decode_only_decode_error(blob, p):
+    try:
+        x = UQ().decode(blob, p)
+    except DecodeError:
+        return None
+    return x
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(data=st.binary(max_size=200))
+def test_random_bytes_raise_decode_error(data):
+    with pytest.raises(DecodeError):
+        UQ().decode(data, _BLOB_CASE[1])
+    with pytest.raises(DecodeError):
+        UQ().decode(b"RCC\x01\x01" + data, _BLOB_CASE[1])
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(which=st.booleans(), cut=st.integers(0, 10**6), bit=st.integers(0, 10**6), fix_crc=st.booleans())
+def test_truncations_and_bit_flips_raise_decode_error(which, cut, bit, fix_crc):
+    blob, p = (_BLOB, _BLOB_CASE[1]) if which else (_BLOB_GB, _BLOB_G[1])
+    with pytest.raises(DecodeError):
+        UQ().decode(blob[: cut % len(blob)], p)
+    flipped = bytearray(blob)
+    flipped[(bit // 8) % len(blob)] ^= 1 << (bit % 8)
+    if fix_crc:  # a flip the CRC cannot see: must still be DecodeError or (rarely) a valid sample
+        body = bytes(flipped[:-4])
+        flipped = bytearray(body + zlib.crc32(body).to_bytes(4, "little"))
+        x = _decode_only_decode_error(bytes(flipped), p)
+        assert x is None or x.shape == (30,)
+    else:
+        with pytest.raises(DecodeError):
+            UQ().decode(bytes(flipped), p)
