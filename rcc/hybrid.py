@@ -1,0 +1,382 @@
+"""Hybrid coding: dithered quantization in CDF space, then a Poisson race inside one bin.
+
+Theis & Yosri, "Algorithms for the Communication of Samples" (ICML 2022), section on hybrid
+coding; compare their reference notebook ``google-research/rcc_algorithms/hybrid_coding.ipynb``.
+
+The picture, per coordinate (q and p factorise)::
+
+    x ──F_p──▶ u in [0, 1) (a circle)      p becomes U(0, 1); q becomes r(u) = q/p (F_p^-1(u))
+                │
+     shared dither delta ~ U(0, 1), M bins  W_k = ((k + delta + (0, 1)) / M) mod 1,  k = 0..M-1
+                │
+     encoder:   K ~ Q_k = q-mass of W_k     (encoder-private uniform, DOMAIN_SELECT)
+                │                            sent with a truncated binary code: ~log2 M bits
+     encoder:   PFR race over candidates     u_i = ((K + delta + V_i) / M) mod 1, V_i shared
+                                             (DOMAIN_CANDIDATE), i.e. i.i.d. U(W_K), scored by
+                                             r(u_i); index N sent with the Zipf-law code
+     decoder:   x = F_p^-1(((K + delta + V_N) / M) mod 1)
+
+**Why it is exact** (inner PFR, finite D_inf). Fix the dither. The bins partition the circle.
+Given K = k the candidates are i.i.d. uniform on W_k, which is p restricted to F_p^-1(W_k) in x,
+and the arrival times are a unit-rate Poisson process independent of them; the race
+argmin_i T_i / r(u_i) is then the Poisson functional representation (Li & El Gamal, 2018) of the
+conditional target r(u) 1{u in W_k} / Q_k against that proposal (the constant 1 / (M Q_k) of the
+density ratio changes neither the argmin nor, applied to the bound too, the stopping rule). Its
+output is therefore exactly distributed as r 1_{W_k} / Q_k, and mixing over P(K = k) = Q_k gives
+sum_k Q_k r 1_{W_k} / Q_k = r: the sample is exactly q, for every dither. The race stops once
+T_i >= best * sup_{W_K} r, so it needs the supremum of q/p over one bin, which is computed in
+closed form (log q/p is concave for Gaussian pairs, piecewise linear for Laplace pairs and
+quasi-convex on q's support for a Uniform q against a unimodal p).
+
+**Costs.** With KL = KL[q || p] and H(K) the entropy of the bin law (given the dither),
+KL = log2 M - H(K) + E KL[q_K || U(W_K)] per coordinate, so the race runs at about
+KL - log2 M + H(K) bits of KL and scores about sup_{W_K} r / (M Q_K) candidates -- about M times
+fewer than PFR's 2^D_inf when q fits in a bin -- while the integer costs log2 M bits under its law
+when x ~ p (uniform over the bins). The total is about PFR's plus H(K), at most about one bit when
+q's width in u is below 1/M. M much wider than q's width in u gains no more candidates and only
+costs bits: choose M up to about 2^(D_inf - a few).
+
+This is the two-stage form of hybrid coding. The paper's own scheme centres one bin-wide window
+on q's (truncated) support and sends the lattice integer k = round(c - u) of the winner; it avoids
+the H(K) term but is exact only for targets whose support fits in the window (Gaussians are
+truncated there). Here the bin is chosen by its q-mass instead, so Gaussian targets stay exact.
+
+Scope: factorised pairs of size d <= 64 (``num_bins`` bins per coordinate, d integers sent, about
+M^d fewer candidates). Tight per-bin bounds exist for Gaussian||Gaussian, Laplace||Laplace and a
+Uniform q against any prior (the pairs with a finite D_inf); other pairs run only with a
+candidate limit (``inner="orc"`` or ``max_candidates``), without a stopping rule.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import _densities
+from ._checks import check_pair, check_prior
+from ._densities import GAUSSIAN, LAPLACE, UNIFORM
+from ._hybrid_kernels import hybrid_candidate, hybrid_score_batch
+from ._race import poisson_race
+from .channel import check_num_candidates
+from .coding import BitReader, BitWriter, golomb_param_for_kl, read_zipf_index, write_zipf_index
+from .container import Message, unpack
+from .distributions import Distribution, dinf_bits, kl_bits
+from .errors import DecodeError
+from .random import DOMAIN_HYBRID, DOMAIN_SELECT, check_seed, seed_key, uniforms
+
+__all__ = ["Hybrid"]
+
+_LN2 = math.log(2.0)
+#: Largest ``num_bins`` accepted (bins per coordinate).
+MAX_BINS = 2**24
+#: Largest number of coordinates of one hybrid message.
+MAX_DIM = 64
+#: Exact hybrid refuses pairs whose race promises more than about 2**MAX_EXACT_DINF candidates.
+MAX_EXACT_DINF_BITS = 32.0
+_INNER = {"pfr": 0, "orc": 1}
+_INNER_NAMES = {v: k for k, v in _INNER.items()}
+
+
+# ----------------------------------------------------------------------------------------------
+# bins, their q-masses and the supremum of q/p over one bin (encoder side, plain numpy)
+# ----------------------------------------------------------------------------------------------
+
+
+def bin_edges(p: Distribution, dither: np.ndarray, num_bins: int) -> np.ndarray:
+    """Lower edges in x of the M bins, shape (M, d): ``F_p^-1((k + dither) / M)``, k = 0..M-1.
+
+    Bin k < M-1 is [edge_k, edge_{k+1}]; bin M-1 wraps: [edge_{M-1}, inf) and (-inf, edge_0].
+    """
+    k = np.arange(num_bins, dtype=np.float64)[:, None]
+    return p.ppf((k + dither[None, :]) / num_bins)
+
+
+def bin_masses(q: Distribution, edges: np.ndarray) -> np.ndarray:
+    """q-mass Q_k of every bin, shape (M, d), from the bins' x edges (rows sum to 1)."""
+    cdf, sf = q.cdf(edges), q.sf(edges)
+    lower = cdf[1:] < 0.5
+    inner = np.where(lower, cdf[1:] - cdf[:-1], sf[:-1] - sf[1:])  # no cancellation in the tails
+    wrap = cdf[:1] + sf[-1:]
+    return np.maximum(np.concatenate([inner, wrap], axis=0), 0.0)
+
+
+def _log_ratio(qfam, qa, qb, pfam, pa, pb, x) -> float:
+    if qfam == UNIFORM:  # the density on the closed support, also at its ends
+        return -math.log(qb - qa) - _densities.logpdf(pfam, pa, pb, x)
+    return _densities.logpdf(qfam, qa, qb, x) - _densities.logpdf(pfam, pa, pb, x)
+
+
+def sup_log_ratio(qfam, qa, qb, pfam, pa, pb, lo: float, hi: float, bounded: bool) -> float:
+    """sup of log q(x)/p(x) (nats) over the interval [lo, hi] of one coordinate.
+
+    ``bounded`` says whether q/p is bounded on the whole line (finite D_inf); an infinite end of
+    the interval then adds nothing (q/p does not grow towards it for the supported pairs),
+    otherwise it makes the bound infinite. Exact for Gaussian||Gaussian (log q/p is a
+    quadratic: the clipped mode or an end), Laplace||Laplace (piecewise linear: an end or a kink)
+    and Uniform q (q/p is quasi-convex on q's support for a unimodal p: an end of the
+    intersection); ``inf`` (no bound) for other pairs.
+    """
+    ends = [x for x in (lo, hi) if math.isfinite(x)]
+    if len(ends) < 2 and not bounded:
+        return math.inf
+    if qfam == UNIFORM:
+        a, b = max(lo, qa), min(hi, qb)
+        if a > b:
+            return -math.inf
+        pts = [a, b]
+    elif qfam == GAUSSIAN and pfam == GAUSSIAN:
+        pts = list(ends)
+        if qb < pb:
+            mode = (pb * pb * qa - qb * qb * pa) / ((pb - qb) * (pb + qb))
+            pts.append(min(max(mode, lo), hi))
+        elif qb == pb and qa == pa:
+            return 0.0
+    elif qfam == LAPLACE and pfam == LAPLACE:
+        pts = list(ends) + [x for x in (qa, pa) if lo <= x <= hi]
+    else:
+        return math.inf
+    return max(_log_ratio(qfam, qa, qb, pfam, pa, pb, x) for x in pts)
+
+
+def bin_sup_log_ratio(q: Distribution, p: Distribution, edges: np.ndarray, kbins: np.ndarray, bounded: bool) -> float:
+    """sup over the product bin ``kbins`` of log q/p in nats (a sum over coordinates)."""
+    m = edges.shape[0]
+    total = 0.0
+    for j, k in enumerate(kbins):
+        args = (int(q.family), float(q.a[j]), float(q.b[j]), int(p.family), float(p.a[j]), float(p.b[j]))
+        if k < m - 1:
+            s = sup_log_ratio(*args, float(edges[k, j]), float(edges[k + 1, j]), bounded)
+        else:
+            s = max(
+                sup_log_ratio(*args, float(edges[m - 1, j]), math.inf, bounded),
+                sup_log_ratio(*args, -math.inf, float(edges[0, j]), bounded),
+            )
+        total += s
+    return total
+
+
+# ----------------------------------------------------------------------------------------------
+# the integer: a truncated binary code of a bin in {0, .., M-1} (uniform under x ~ p)
+# ----------------------------------------------------------------------------------------------
+
+
+def _write_bin(w: BitWriter, k: int, m: int) -> None:
+    b = m.bit_length() - 1
+    cut = (1 << (b + 1)) - m
+    if k < cut:
+        w.write(k, b)
+    else:
+        w.write(k + cut, b + 1)
+
+
+def _read_bin(rd: BitReader, m: int) -> int:
+    b = m.bit_length() - 1
+    cut = (1 << (b + 1)) - m
+    k = rd.read(b)
+    if k >= cut:
+        k = ((k << 1) | rd.read(1)) - cut
+    return k
+
+
+def bin_code_bits(k: int, m: int) -> int:
+    """Length in bits of the truncated binary code of bin ``k`` of ``m`` (log2 m if m = 2^b)."""
+    b = m.bit_length() - 1
+    return b if k < (1 << (b + 1)) - m else b + 1
+
+
+# ----------------------------------------------------------------------------------------------
+# the channel
+# ----------------------------------------------------------------------------------------------
+
+
+class Hybrid:
+    """Hybrid coding: dithered quantization in CDF space + a PFR (or ORC) race in one bin.
+
+    Theis & Yosri, "Algorithms for the Communication of Samples" (ICML 2022); see the module
+    docstring for the construction and why it is exact.
+
+    Parameters
+    ----------
+    num_bins : int
+        M >= 1, bins per coordinate. The race scores about M times fewer candidates per
+        coordinate than PFR while q fits in a bin; the integer costs log2 M bits per coordinate.
+        ``num_bins=1`` is PFR run in CDF space.
+    inner : {"pfr", "orc"}
+        ``"pfr"`` (default): exact, with the per-bin D_inf stopping rule (needs a finite D_inf).
+        ``"orc"``: ordered random coding with ``num_candidates`` candidates, approximate.
+    max_candidates : int, optional
+        PFR only: truncate the race at N candidates (biased, flagged in ``info["truncated"]``).
+    num_candidates : int, optional
+        ORC only: N (default 2**16).
+
+    Shapes and units
+    ----------------
+    q, p broadcast to one shape S of size d <= 64; the sample has shape S (float64). Bits are
+    payload bits: d truncated-binary bins (``info["integer_bits"]``) then the Zipf-coded 1-based
+    index (``info["index_bits"]``); M, the inner scheme, the Golomb parameter and N travel in the
+    header. ``info`` also holds ``kl_bits``, ``dinf_bits`` (of the pair),
+    ``window_dinf_bits`` (log2 sup of the race's density ratio in the chosen bin),
+    ``window_mass`` (its q-mass), ``integer_entropy_bits`` (H(K) given the dither),
+    ``index`` (1-based), ``integer`` (the bin; an int if d == 1, else a tuple),
+    ``num_candidates`` (scored), and ``certified``/``truncated`` (PFR) or ``stopped_early`` (ORC).
+
+    Example
+    -------
+    >>> import rcc
+    >>> q, p = rcc.Gaussian(2.0, 0.3), rcc.Gaussian(0.0, 1.0)
+    >>> ch = rcc.Hybrid(num_bins=4)
+    >>> msg = ch.encode(q, p, seed=1234)
+    >>> x = ch.decode(msg.to_bytes(), p, seed=1234)
+    >>> bool((x == msg.sample).all()), msg.info["integer_bits"]
+    (True, 2)
+    """
+
+    method = "hybrid"
+
+    def __init__(
+        self,
+        num_bins: int = 4,
+        inner: str = "pfr",
+        max_candidates: int | None = None,
+        num_candidates: int | None = None,
+    ):
+        if isinstance(num_bins, bool) or not isinstance(num_bins, (int, np.integer)) or not 1 <= num_bins <= MAX_BINS:
+            raise ValueError(f"num_bins must be an int in [1, {MAX_BINS}]; got {num_bins!r}")
+        if inner not in _INNER:
+            raise ValueError(f"inner must be 'pfr' or 'orc'; got {inner!r}")
+        self.num_bins = int(num_bins)
+        self.inner = inner
+        if inner == "pfr":
+            if num_candidates is not None:
+                raise ValueError("num_candidates is for inner='orc'; use max_candidates to truncate PFR")
+            self.max_candidates = check_num_candidates("max_candidates", max_candidates, allow_none=True)
+            self.num_candidates = None
+        else:
+            if max_candidates is not None:
+                raise ValueError("max_candidates is for inner='pfr'; ORC takes num_candidates")
+            self.max_candidates = None
+            self.num_candidates = check_num_candidates("num_candidates", 2**16 if num_candidates is None else num_candidates)
+
+    def __repr__(self) -> str:
+        n = f"max_candidates={self.max_candidates}" if self.inner == "pfr" else f"num_candidates={self.num_candidates}"
+        return f"Hybrid(num_bins={self.num_bins}, inner={self.inner!r}, {n})"
+
+    # ------------------------------------------------------------------------------------------
+    def encode(self, q: Distribution, p: Distribution, seed: int) -> Message:
+        """Send one sample of q given the shared prior p (see the class docstring for ``info``)."""
+        shape = check_pair(q, p)
+        seed = check_seed(seed)
+        d = int(np.prod(shape, dtype=np.int64))
+        if d > MAX_DIM:
+            raise ValueError(f"Hybrid takes pairs of at most {MAX_DIM} coordinates; got shape {shape} (use rcc.compress)")
+        m = self.num_bins
+        try:
+            kl = float(kl_bits(q, p))
+        except NotImplementedError:
+            raise ValueError(
+                f"Hybrid needs kl_bits for q={type(q).__name__}, p={type(p).__name__}, which has no closed form"
+            ) from None
+        try:
+            dinf = float(dinf_bits(q, p))
+        except NotImplementedError:
+            dinf = math.inf
+        exact = self.inner == "pfr" and self.max_candidates is None
+        if exact:
+            if not math.isfinite(dinf):
+                raise ValueError(
+                    "exact hybrid coding needs a finite D_inf = log2 sup dq/dp, but it is infinite (or "
+                    "unknown) for this pair; pass max_candidates=N or inner='orc'"
+                )
+            if dinf - d * math.log2(m) > MAX_EXACT_DINF_BITS:
+                raise ValueError(
+                    f"exact hybrid coding would score about 2^{dinf - d * math.log2(m):.1f} candidates "
+                    f"(D_inf = {dinf:.1f} bits, {m} bins); raise num_bins or split the pair"
+                )
+        if not math.isfinite(kl):
+            raise ValueError("KL[q || p] is infinite for this pair: q puts mass where p has none")
+
+        qf, pf = q.broadcast_to(shape).ravel(), p.broadcast_to(shape).ravel()
+        dither = uniforms(seed, DOMAIN_HYBRID, 0, 0, d)
+        edges = bin_edges(pf, dither, m)
+        masses = bin_masses(qf, edges)  # (M, d)
+        # the bin: K_j ~ Q_j (encoder-private uniforms)
+        sel = uniforms(seed, DOMAIN_SELECT, 0, 0, d)
+        cum = np.cumsum(masses, axis=0)
+        kbins = np.array([min(int(np.searchsorted(cum[:, j], sel[j] * cum[-1, j], side="right")), m - 1) for j in range(d)], dtype=np.int64)
+        window_mass = float(np.prod(masses[kbins, np.arange(d)] / cum[-1]))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            pr = masses / cum[-1]
+            h_k = max(0.0, float(-np.sum(np.where(pr > 0, pr * np.log2(pr), 0.0))))
+        log_rmax = bin_sup_log_ratio(qf, pf, edges, kbins, math.isfinite(dinf))
+
+        key = seed_key(seed)
+        score = lambda start, count: hybrid_score_batch(key, 0, start, count, kbins, dither, m, qf, pf)  # noqa: E731
+        limit = self.max_candidates if self.inner == "pfr" else self.num_candidates
+        index, scored, certified = poisson_race(score, seed, 0, log_rmax, limit, ordered=self.inner == "orc")
+
+        params = self.header_params(max(0.0, kl - d * math.log2(m) + h_k))
+        w = BitWriter()
+        for k in kbins:
+            _write_bin(w, int(k), m)
+        integer_bits = w.num_bits
+        write_zipf_index(w, index + 1, params[2])
+        payload, nbits = w.getvalue()
+        sample = hybrid_candidate(key, 0, index, kbins, dither, m, pf).reshape(shape)
+        info = {
+            "kl_bits": kl,
+            "dinf_bits": dinf,
+            "window_dinf_bits": (log_rmax - math.log(window_mass) - d * math.log(m)) / _LN2,
+            "window_mass": window_mass,
+            "integer_entropy_bits": h_k,
+            "index": index + 1,
+            "integer": int(kbins[0]) if d == 1 else tuple(int(k) for k in kbins),
+            "num_candidates": scored,
+            "integer_bits": integer_bits,
+            "index_bits": nbits - integer_bits,
+            "inner": self.inner,
+        }
+        if self.inner == "pfr":
+            info.update(certified=certified, truncated=not certified)
+        else:
+            info.update(stopped_early=certified)
+        return Message(self.method, params, seed, sample, payload, nbits, info)
+
+    def header_params(self, inner_kl_bits: float) -> tuple[int, int, int, int]:
+        """(inner code, num_bins, Golomb parameter of the index code, N or 0)."""
+        n = (self.max_candidates or 0) if self.inner == "pfr" else self.num_candidates
+        return (_INNER[self.inner], self.num_bins, golomb_param_for_kl(inner_kl_bits), n)
+
+    # ------------------------------------------------------------------------------------------
+    def decode(self, blob: bytes, p: Distribution, seed: int | None = None) -> np.ndarray:
+        """Regenerate the encoder's sample from ``blob`` and the shared prior ``p``, in O(d).
+
+        The blob's own header (M, inner scheme, N) is what counts; this instance's settings are
+        not consulted. ``seed`` (optional) must equal the blob's. Raises :class:`rcc.DecodeError`
+        for any malformed, corrupted or mismatched blob.
+        """
+        c = unpack(blob, expect_method=self.method)
+        if len(c.params) != 4:
+            raise DecodeError(f"a hybrid message has 4 header parameters, this one {len(c.params)}")
+        inner, m, golomb, n = c.params
+        if inner not in _INNER_NAMES:
+            raise DecodeError(f"unknown inner scheme code {inner}")
+        if not 1 <= m <= MAX_BINS:
+            raise DecodeError(f"num_bins {m} out of range")
+        if not 1 <= golomb <= 4096:
+            raise DecodeError(f"hybrid Golomb parameter {golomb} out of range")
+        if _INNER_NAMES[inner] == "orc" and n < 1:
+            raise DecodeError("an orc-inner hybrid message needs its number of candidates")
+        d = int(np.prod(c.shape, dtype=np.int64))
+        if d > MAX_DIM:
+            raise DecodeError(f"shape {c.shape} has more than {MAX_DIM} coordinates")
+        p = check_prior(p, c.shape, seed, c.seed)
+        rd = BitReader(c.payload, c.payload_bits)
+        kbins = np.array([_read_bin(rd, m) for _ in range(d)], dtype=np.int64)
+        index = read_zipf_index(rd, golomb)
+        rd.finish()
+        if n and index > n:
+            raise DecodeError(f"index {index} exceeds the message's {n} candidates")
+        dither = uniforms(c.seed, DOMAIN_HYBRID, 0, 0, d)
+        x = hybrid_candidate(seed_key(c.seed), 0, index - 1, kbins, dither, m, p.ravel())
+        return x.reshape(c.shape)
