@@ -17,13 +17,15 @@ Every kernel has a plain-numpy twin in ``tests/naive.py`` that the tests compare
 
 from __future__ import annotations
 
+import math
+
 import numba
 import numpy as np
 
 from . import _densities
 from ._densities import GAUSSIAN
 from .distributions import Distribution
-from .random import DOMAIN_CANDIDATE, _normal2, _uniform2
+from .random import _TWO_PI, DOMAIN_CANDIDATE, _normal2, _uniform2
 
 __all__ = ["Pair", "candidate", "score_batch", "index_uniforms"]
 
@@ -108,12 +110,50 @@ def _log_ratio_generic(k0, k1, chunk, index, pfam, pa, pb, qfam, qa, qb):
     return acc
 
 
+#: Candidates per tile of the Gaussian scoring loop.
+_TILE = 256
+
+
+@numba.njit(cache=True)
+def _gaussian_tile(k0, k1, chunk, start, out, lo, hi, const, quad, lin):
+    """out[i] = log ratio of candidate start + i, for i in [lo, hi), coordinate pair by pair.
+
+    Same arithmetic, in the same order, as :func:`_log_ratio_gaussian`; looping over the
+    candidates of the tile inside each coordinate pair lets LLVM vectorise the Philox rounds.
+    """
+    n = hi - lo
+    u0s = np.empty(n)
+    u1s = np.empty(n)
+    for i in range(n):
+        out[lo + i] = const
+    d = quad.shape[0]
+    for j in range((d + 1) // 2):
+        for i in range(n):
+            u0s[i], u1s[i] = _uniform2(k0, k1, DOMAIN_CANDIDATE, chunk, np.uint64(start) + np.uint64(lo + i), j)
+        qa, la = quad[2 * j], lin[2 * j]
+        two = 2 * j + 1 < d
+        qb = quad[2 * j + 1] if two else 0.0
+        lb = lin[2 * j + 1] if two else 0.0
+        for i in range(n):
+            r = math.sqrt(-2.0 * math.log(u0s[i]))
+            t = _TWO_PI * u1s[i]
+            z0 = r * math.cos(t)
+            acc = out[lo + i] + (qa * z0 + la) * z0
+            if two:
+                z1 = r * math.sin(t)
+                acc += (qb * z1 + lb) * z1
+            out[lo + i] = acc
+
+
 def _score_loop(k0, k1, chunk, start, out, gaussian, const, quad, lin, pfam, pa, pb, qfam, qa, qb):
-    for i in numba.prange(out.shape[0]):
-        idx = np.uint64(start) + np.uint64(i)
-        if gaussian:
-            out[i] = _log_ratio_gaussian(k0, k1, chunk, idx, const, quad, lin)
-        else:
+    count = out.shape[0]
+    if gaussian:
+        for tile in numba.prange((count + _TILE - 1) // _TILE):
+            lo = tile * _TILE
+            _gaussian_tile(k0, k1, chunk, start, out, lo, min(lo + _TILE, count), const, quad, lin)
+    else:
+        for i in numba.prange(count):
+            idx = np.uint64(start) + np.uint64(i)
             out[i] = _log_ratio_generic(k0, k1, chunk, idx, pfam, pa, pb, qfam, qa, qb)
 
 

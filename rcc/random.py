@@ -86,7 +86,7 @@ def check_seed(seed) -> int:
 # ----------------------------------------------------------------------------------------------
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _philox(c0, c1, c2, c3, k0, k1):
     """Philox4x32-10 on one counter; all arguments and results are uint32 (as uint64 values)."""
     c0 = np.uint64(c0)
@@ -113,7 +113,7 @@ def _philox(c0, c1, c2, c3, k0, k1):
     return c0, c1, c2, c3
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _uniform2(k0, k1, domain, chunk, index, block):
     """Two uniforms in (0, 1) for coordinates 2*block and 2*block+1 of (chunk, index)."""
     idx = np.uint64(index)
