@@ -81,7 +81,9 @@ def poisson_race(
     best, best_i, t_prev, n, batch = math.inf, -1, 0.0, 0, _FIRST_BATCH
     while n < limit:
         count = min(batch, limit - n)
+        # a NaN log ratio (x outside both supports) must lose, not poison the running minimum
         log_r = score(n, count)
+        log_r[np.isnan(log_r)] = -np.inf
         gaps = -np.log(index_uniforms(key, DOMAIN_ARRIVAL, chunk, n, count))
         if ordered:
             gaps *= limit / (limit - np.arange(n, n + count, dtype=np.float64))
@@ -121,6 +123,7 @@ def gumbel_max(score: Scorer, seed: int, chunk: int, num_candidates: int) -> int
     while n < num_candidates:
         count = min(_MAX_BATCH, num_candidates - n)
         log_r = score(n, count)
+        log_r[np.isnan(log_r)] = -np.inf
         gumbel = -np.log(-np.log(index_uniforms(key, DOMAIN_SELECT, chunk, n, count)))
         scores = log_r + gumbel
         j = int(np.argmax(scores))

@@ -225,6 +225,8 @@ def decode_varint(data: bytes, pos: int) -> tuple[int, int]:
         pos += 1
         value |= (byte & 0x7F) << (7 * i)
         if not byte & 0x80:
+            if byte == 0 and i > 0:
+                raise DecodeError("overlong varint (a trailing zero byte): malformed header")
             if value >= 2**64:
                 raise DecodeError("varint exceeds 64 bits")
             return value, pos

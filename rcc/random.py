@@ -17,8 +17,8 @@ Addressing (all counters are 64-bit where they can exceed 2**32):
 * counter words 2, 3 = index (low and high 32 bits)
 
 One Philox call gives four 32-bit words, i.e. two uniforms with 53 random bits each:
-``u = (floor(w / 2**11) + 0.5) / 2**53`` from the 64-bit word ``w = hi << 32 | lo``, so
-``0 < u < 1`` always. Standard normals come from the Box--Muller transform of the pair,
+``u = (floor(w / 2**11) + 0.5) / 2**53`` from the 64-bit word ``w = hi << 32 | lo``, clamped to
+the largest double below one (the top value would round up to 1.0), so ``0 < u < 1`` always. Standard normals come from the Box--Muller transform of the pair,
 exponentials are ``-log(u)``. Nothing here uses numpy's generators (numpy's ``Philox`` is the 4x64
 variant) or Python's ``hash``.
 
@@ -68,6 +68,7 @@ _W0 = 0x9E3779B9
 _W1 = 0xBB67AE85
 _MASK32 = 0xFFFFFFFF
 _TWO_M53 = 2.0**-53
+_MAX_U = 1.0 - 2.0**-53  # largest double below 1
 _TWO_PI = 2.0 * math.pi
 
 
@@ -128,9 +129,10 @@ def _uniform2(k0, k1, domain, chunk, index, block):
     )
     a = (w0 << np.uint64(21)) | (w1 >> np.uint64(11))
     b = (w2 << np.uint64(21)) | (w3 >> np.uint64(11))
-    # a, b < 2**53: the signed conversion is exact and one instruction (unsigned is not)
-    u0 = (np.float64(np.int64(a)) + 0.5) * _TWO_M53
-    u1 = (np.float64(np.int64(b)) + 0.5) * _TWO_M53
+    # a, b < 2**53: the signed conversion is exact and one instruction (unsigned is not).
+    # (2**53 - 1 + 0.5) / 2**53 would round to 1.0: clamp to the largest double below one.
+    u0 = min((np.float64(np.int64(a)) + 0.5) * _TWO_M53, _MAX_U)
+    u1 = min((np.float64(np.int64(b)) + 0.5) * _TWO_M53, _MAX_U)
     return u0, u1
 
 
@@ -189,7 +191,7 @@ def philox4x32_10(counter, key) -> np.ndarray:
     Example
     -------
     >>> philox4x32_10([0, 0, 0, 0], [0, 0]).tolist()  # Random123 known answer
-    [1713893589, 3781805453, 3159862348, 2600524760]
+    [1713891541, 3781805453, 3159862348, 2600524760]
     """
     counter = np.asarray(counter)
     key = np.asarray(key)
@@ -250,7 +252,7 @@ def uniforms(seed: int, domain: int, chunk, index, d: int) -> np.ndarray:
     a = (words[..., 0] << np.uint64(21)) | (words[..., 1] >> np.uint64(11))
     b = (words[..., 2] << np.uint64(21)) | (words[..., 3] >> np.uint64(11))
     u = np.stack([a, b], axis=-1).astype(np.float64)
-    u = (u + 0.5) * _TWO_M53
+    u = np.minimum((u + 0.5) * _TWO_M53, _MAX_U)
     return u.reshape(u.shape[:-2] + (2 * nb,))[..., :d]
 
 
