@@ -62,11 +62,19 @@ def _log_ratio(k0, k1, chunk, index, kbins, dither, num_bins, pfam, pa, pb, qfam
     return acc
 
 
-@numba.njit(cache=True, parallel=True, error_model="numpy")
-def _score_batch(k0, k1, chunk, start, kbins, dither, num_bins, pfam, pa, pb, qfam, qa, qb, out):
+def _score_loop(k0, k1, chunk, start, kbins, dither, num_bins, pfam, pa, pb, qfam, qa, qb, out):
     for i in numba.prange(out.shape[0]):
         idx = np.uint64(start) + np.uint64(i)
         out[i] = _log_ratio(k0, k1, chunk, idx, kbins, dither, num_bins, pfam, pa, pb, qfam, qa, qb)
+
+
+# One loop body, compiled twice: threads only pay off on large batches (a parallel launch costs
+# about a millisecond on a busy machine, 64 candidates cost about ten microseconds). Every entry
+# depends only on its own index, so the two give the same floats.
+_score_batch_serial = numba.njit(cache=True, error_model="numpy")(_score_loop)
+_score_batch_parallel = numba.njit(cache=True, parallel=True, error_model="numpy")(_score_loop)
+#: Batches of at least this many candidates are scored in parallel.
+PARALLEL_MIN_BATCH = 4096
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -92,7 +100,8 @@ def hybrid_candidate(key, chunk, index, kbins, dither, num_bins, p) -> np.ndarra
 def hybrid_score_batch(key, chunk, start, count, kbins, dither, num_bins, q, p) -> np.ndarray:
     """log q(x_i)/p(x_i) in nats of candidates start .. start+count-1 in bins ``kbins``, (count,)."""
     out = np.empty(count)
-    _score_batch(
+    kernel = _score_batch_parallel if count >= PARALLEL_MIN_BATCH else _score_batch_serial
+    kernel(
         key[0], key[1], chunk, np.uint64(start), kbins, dither, num_bins,
         int(p.family), np.ascontiguousarray(p.a, np.float64).ravel(), np.ascontiguousarray(p.b, np.float64).ravel(),
         int(q.family), np.ascontiguousarray(q.a, np.float64).ravel(), np.ascontiguousarray(q.b, np.float64).ravel(),
