@@ -73,6 +73,14 @@ def _bench(args) -> int:
         print("# q = N(mu, 1), p = N(0, 1), D_inf infinite: truncated PFR, ORC and MRC with N candidates;")
         print("# bias: decoded mean / mu and variance (both 1 when exact)")
         print(format_table(rows, cols))
+    elif args.suite == "hybrid":
+        rows = bench.hybrid_rows(num_seeds=100 if args.quick else 1000)
+        cols = [("method", "method", "{}"), ("target", "q", "{}"), ("kl_bits", "KL", "{:.2f}"), ("bits", "bits", "{:.2f}"),
+                ("candidates", "candidates", "{:.1f}"), ("candidate_ratio", "PFR/this", "{:.1f}"),
+                ("encode_ms", "enc ms", "{:.2f}"), ("bias", "bias", "{}")]
+        print(f"# rcc bench --suite hybrid  ({_machine()})")
+        print("# p = N(0, 1); exact PFR vs hybrid coding with M bins: bits and candidates scored")
+        print(format_table(rows, cols))
     elif args.speed:
         rows = bench.speed_rows()
         cols = [("what", "what", "{}"), ("rate_per_s", "per second", "{:.3g}"),
@@ -102,9 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     b = sub.add_parser("bench", help="real bits vs KL for each channel, bias diagnostics, timing")
     b.add_argument("--speed", action="store_true", help="throughput ratios against numpy instead of bits")
-    b.add_argument("--suite", choices=["core", "categorical", "equal-variance"], default="core",
+    b.add_argument("--suite", choices=["core", "categorical", "equal-variance", "hybrid"], default="core",
                    help="core: UQ and PFR bits vs bounds (default); categorical: Theis & Yosri's experiment; "
-                        "equal-variance: truncated PFR/ORC/MRC bits and bias")
+                        "equal-variance: truncated PFR/ORC/MRC bits and bias; hybrid: candidates vs PFR")
     b.add_argument("--quick", action="store_true", help="small grid (seconds), for smoke tests")
     b.add_argument("--seeds", type=int, default=200, help="messages per PFR row (default 200)")
     b.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
