@@ -23,11 +23,15 @@ Payload format (all of it counted in ``payload_bits``; bit strings most signific
 
     preamble
       gamma(C)                        number of chunks, 1 <= C <= d           (Elias gamma)
-      if C > 1: gamma(s_min), gamma(s_span + 1)   chunk sizes lie in [s_min, s_min + s_span]
+      if C > 1: 1 bit layout          1: "even", chunk c = coordinates [floor(c d / C),
+                                         floor((c + 1) d / C)), nothing more is sent;
+                                      0: "kl", then gamma(s_min), gamma(s_span + 1): chunk
+                                         sizes lie in [s_min, s_min + s_span]
       pfr / orc: 6 bits L_min, 6 bits L_span     index bit lengths L = floor(log2 K) lie in
                                                  [L_min, L_min + L_span], L_min + L_span <= 63
     ANS words (constriction AnsCoder, 32-bit words, in the order the decoder reads them)
-      sizes n_0 .. n_{C-2} - s_min   (only if C > 1 and s_span > 0; n_{C-1} = d - the rest)
+      sizes n_0 .. n_{C-2} - s_min   (only for the "kl" layout with s_span > 0;
+                                     n_{C-1} = d - the rest)
       L_0 .. L_{C-1} - L_min         (pfr / orc, only if L_span > 0)
           both under adaptive Krichevsky-Trofimov categoricals (counts + 1/2, updated after each
           symbol), so no table is sent and the decoder learns the law as it reads;
@@ -390,6 +394,7 @@ def compress(
     seed: int = 0,
     chunk_bits: float = 12.0,
     *,
+    layout: str = "kl",
     return_report: bool = False,
 ):
     """Send one sample of a high-dimensional factorised q given the prior p, as one blob.
@@ -415,6 +420,12 @@ def compress(
         Target KL per chunk in bits, quantised to 1/16 bit. Exact PFR scores about 2^D_inf(chunk)
         candidates per chunk, and D_inf exceeds KL (by a factor ~1.3-2 for Gaussians), so keep it
         modest (8-16).
+    layout : "kl" | "even"
+        ``"kl"`` (default): greedy equal-KL chunks, whose sizes are sent (about 2-3 bits per
+        chunk for a homogeneous pair); every chunk has about ``chunk_bits`` of KL, which keeps
+        exact PFR's 2^D_inf runtime even across chunks. ``"even"``: round(KL / chunk_bits)
+        chunks of equal size (within one coordinate), which costs no side information but lets
+        the chunk KL follow the KL profile; better in bits where the profile is flat.
     return_report : bool
         Also return a :class:`CompressReport` (sample, bits, per-chunk KL / index / candidates).
 
@@ -453,9 +464,16 @@ def compress(
         raise ValueError(f"chunked coding needs the per-coordinate KL: {exc}") from None
     if np.isnan(kl).any():
         raise ValueError("the per-coordinate KL of q and p is nan somewhere")
-    sizes_buf = np.empty(d, dtype=np.int64)
-    num_chunks = _greedy_sizes(kl, q16 / 16.0, sizes_buf)
-    sizes = sizes_buf[:num_chunks].copy()
+    if layout == "kl":
+        sizes_buf = np.empty(d, dtype=np.int64)
+        num_chunks = _greedy_sizes(kl, q16 / 16.0, sizes_buf)
+        sizes = sizes_buf[:num_chunks].copy()
+    elif layout == "even":
+        total = float(kl.sum())
+        num_chunks = int(min(d, max(1, round(total / (q16 / 16.0))))) if math.isfinite(total) else d
+        sizes = _even_sizes(d, num_chunks)
+    else:
+        raise ValueError(f"layout must be 'kl' or 'even'; got {layout!r}")
     if num_chunks > MAX_CHUNK + 1:
         raise ValueError(
             f"{num_chunks} chunks exceed the stream's 2**24 chunk addresses; raise chunk_bits (now {chunk_bits})"
@@ -498,7 +516,7 @@ def compress(
         elif isinstance(ch, ORC):
             truncated[c] = not info.get("stopped_early", True)
 
-    payload, payload_bits = _write_payload(ch, d, sizes, index1)
+    payload, payload_bits = _write_payload(ch, d, sizes, index1, layout == "even")
     params = (METHODS[ch.method], _count_param(ch), q16)
     blob = pack(Container("chunked", params, seed, tuple(shape), payload, payload_bits))
     if not return_report:
@@ -518,11 +536,17 @@ def compress(
         chunk_sizes=sizes,
         chunk_index=index1,
         chunk_candidates=scored,
+        extra={"layout": layout, "chunk_bits": q16 / 16.0},
     )
     return blob, report
 
 
-def _write_payload(ch, d: int, sizes: np.ndarray, index1: np.ndarray) -> tuple[bytes, int]:
+def _even_sizes(d: int, num_chunks: int) -> np.ndarray:
+    edges = (np.arange(num_chunks + 1, dtype=np.int64) * d) // num_chunks
+    return np.diff(edges)
+
+
+def _write_payload(ch, d: int, sizes: np.ndarray, index1: np.ndarray, even: bool) -> tuple[bytes, int]:
     num_chunks = sizes.shape[0]
     w = BitWriter()
     _write_gamma(w, num_chunks)
@@ -539,6 +563,8 @@ def _write_payload(ch, d: int, sizes: np.ndarray, index1: np.ndarray) -> tuple[b
         lmin, lmax = int(lbits.min()), int(lbits.max())
         _encode_kt(coder, lbits - lmin, lmax - lmin + 1)
     if num_chunks > 1:
+        w.write(int(even), 1)
+    if num_chunks > 1 and not even:
         smin, smax = int(sizes.min()), int(sizes.max())
         _encode_kt(coder, sizes[:-1] - smin, smax - smin + 1)
         _write_gamma(w, smin)
@@ -608,7 +634,8 @@ def _read_payload(inner: str, count: int, d: int, payload: bytes, payload_bits: 
     num_chunks = _read_gamma(rd)
     if num_chunks > d or num_chunks > MAX_CHUNK + 1:
         raise DecodeError(f"{num_chunks} chunks for {d} coordinates: corrupted payload")
-    if num_chunks > 1:
+    even = bool(rd.read(1)) if num_chunks > 1 else False
+    if num_chunks > 1 and not even:
         smin = _read_gamma(rd)
         sspan = _read_gamma(rd) - 1
         if smin * num_chunks > d or (smin + sspan) * num_chunks < d or smin + sspan > d:
@@ -621,16 +648,18 @@ def _read_payload(inner: str, count: int, d: int, payload: bytes, payload_bits: 
             raise DecodeError(f"index bit lengths up to {lmin + lspan} exceed {_MAX_LBITS}")
         if count and lmin > count.bit_length() - 1:
             raise DecodeError(f"index bit length {lmin} exceeds the {count} candidates")
-        expect = (num_chunks > 1 and sspan > 0) or lspan > 0 or lmin > 0
+        expect = sspan > 0 or lspan > 0 or lmin > 0
     else:
         width = (count - 1).bit_length()
-        expect = width > 0
+        expect = sspan > 0 or width > 0
     if expect:
         coder = constriction.stream.stack.AnsCoder(_read_words(rd))
     elif rd.remaining:
         raise DecodeError(f"{rd.remaining} payload bits left unread: corrupted payload")
     # sizes
-    if num_chunks > 1:
+    if even:
+        sizes = _even_sizes(d, num_chunks)
+    elif num_chunks > 1:
         sizes = np.full(num_chunks, smin, dtype=np.int64)
         if sspan > 0:
             sizes[:-1] += _decode_kt(coder, num_chunks - 1, sspan + 1)
