@@ -81,6 +81,16 @@ def _bench(args) -> int:
         print(f"# rcc bench --suite hybrid  ({_machine()})")
         print("# p = N(0, 1); exact PFR vs hybrid coding with M bins: bits and candidates scored")
         print(format_table(rows, cols))
+    elif args.suite == "compress":
+        rows = bench.compress_rows(dim=1024 if args.quick else 4096, num_seeds=2 if args.quick else 4)
+        cols = [("method", "method", "{}"), ("kl_bits", "KL", "{:.0f}"), ("bits", "bits", "{:.0f}"),
+                ("bits_per_kl", "bits/KL", "{:.3f}"), ("header_bits", "header", "{:.0f}"), ("chunks", "chunks", "{:.0f}"),
+                ("candidates", "candidates", "{:.3g}"), ("encode_ms", "enc ms", "{:.0f}"), ("decode_ms", "dec ms", "{:.1f}"),
+                ("bias", "bias", "{}")]
+        print(f"# rcc bench --suite compress  ({_machine()})")
+        print("# one Gaussian posterior q = N(mu, 0.5^2 I), p = N(0, I) through rcc.compress, chunk_bits = 8;")
+        print("# bias: mean standardised projection on the mean shift (0 when exact)")
+        print(format_table(rows, cols))
     elif args.speed:
         rows = bench.speed_rows()
         cols = [("what", "what", "{}"), ("rate_per_s", "per second", "{:.3g}"),
@@ -110,9 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     b = sub.add_parser("bench", help="real bits vs KL for each channel, bias diagnostics, timing")
     b.add_argument("--speed", action="store_true", help="throughput ratios against numpy instead of bits")
-    b.add_argument("--suite", choices=["core", "categorical", "equal-variance", "hybrid"], default="core",
+    b.add_argument("--suite", choices=["core", "categorical", "equal-variance", "hybrid", "compress"], default="core",
                    help="core: UQ and PFR bits vs bounds (default); categorical: Theis & Yosri's experiment; "
-                        "equal-variance: truncated PFR/ORC/MRC bits and bias; hybrid: candidates vs PFR")
+                        "equal-variance: truncated PFR/ORC/MRC bits and bias; hybrid: candidates vs PFR; compress: a d=4096 posterior through rcc.compress")
     b.add_argument("--quick", action="store_true", help="small grid (seconds), for smoke tests")
     b.add_argument("--seeds", type=int, default=200, help="messages per PFR row (default 200)")
     b.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
