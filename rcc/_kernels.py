@@ -17,15 +17,13 @@ Every kernel has a plain-numpy twin in ``tests/naive.py`` that the tests compare
 
 from __future__ import annotations
 
-import math
-
 import numba
 import numpy as np
 
 from . import _densities
 from ._densities import GAUSSIAN
 from .distributions import Distribution
-from .random import _TWO_PI, DOMAIN_CANDIDATE, _normal2, _uniform2
+from .random import DOMAIN_CANDIDATE, _box_muller, _normal2, _uniform2
 
 __all__ = ["Pair", "candidate", "score_batch", "index_uniforms"]
 
@@ -135,12 +133,9 @@ def _gaussian_tile(k0, k1, chunk, start, out, lo, hi, const, quad, lin):
         qb = quad[2 * j + 1] if two else 0.0
         lb = lin[2 * j + 1] if two else 0.0
         for i in range(n):
-            r = math.sqrt(-2.0 * math.log(u0s[i]))
-            t = _TWO_PI * u1s[i]
-            z0 = r * math.cos(t)
+            z0, z1 = _box_muller(u0s[i], u1s[i])
             acc = out[lo + i] + (qa * z0 + la) * z0
             if two:
-                z1 = r * math.sin(t)
                 acc += (qb * z1 + lb) * z1
             out[lo + i] = acc
 

@@ -219,6 +219,23 @@ def speed_rows(dim: int = 64, batch: int = 2**15, repeats: int = 5, uq_elements:
     msg = ch.encode(Uniform(mu - 0.5, mu + 0.5), Gaussian(0.0, 1.0), seed=0)
     ch.decode(msg.to_bytes(), Gaussian(0.0, 1.0), seed=0)
     uq_seconds = time.perf_counter() - t0
+    # decoding regenerates one candidate: its cost must not grow with the index
+    from .container import Container, pack
+    from .coding import BitWriter, write_zipf_index
+    from .pfr import PFR
+
+    def decode_seconds(index: int) -> float:
+        w = BitWriter()
+        write_zipf_index(w, index, 10)
+        payload, nbits = w.getvalue()
+        blob = pack(Container("pfr", (10, 0), 1, (dim,), payload, nbits))
+        PFR().decode(blob, p)
+        t0 = time.perf_counter()
+        for _ in range(200):
+            PFR().decode(blob, p)
+        return (time.perf_counter() - t0) / 200
+
+    t_small, t_large = decode_seconds(2**4), decode_seconds(2**20 + 12345)
     return [
         {
             "what": f"PFR/ORC/MRC candidate scoring, d={dim}, {numba.get_num_threads()} threads",
@@ -228,6 +245,8 @@ def speed_rows(dim: int = 64, batch: int = 2**15, repeats: int = 5, uq_elements:
         {"what": "numpy default_rng standard_normal (1 core)", "rate_per_s": numpy_rate, "ratio_to_numpy_normal": 1.0},
         {"what": f"UQ encode+decode of {uq_elements} elements (s)", "rate_per_s": uq_elements / uq_seconds,
          "ratio_to_numpy_normal": math.nan, "seconds": uq_seconds},
+        {"what": f"PFR decode, index 2^20 / index 2^4 (time ratio; d={dim})", "rate_per_s": 1.0 / t_large,
+         "ratio_to_numpy_normal": math.nan, "seconds": t_large, "ratio": t_large / t_small},
     ]
 
 

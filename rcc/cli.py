@@ -94,7 +94,8 @@ def _bench(args) -> int:
     elif args.speed:
         rows = bench.speed_rows()
         cols = [("what", "what", "{}"), ("rate_per_s", "per second", "{:.3g}"),
-                ("ratio_to_numpy_normal", "ratio to numpy normal", "{:.2f}"), ("seconds", "seconds", "{:.3f}")]
+                ("ratio_to_numpy_normal", "ratio to numpy normal", "{:.2f}"), ("seconds", "seconds", "{:.2e}"),
+                ("ratio", "time ratio", "{:.2f}")]
         print(f"# rcc bench --speed  ({_machine()})")
         print(format_table(rows, cols))
     else:

@@ -25,7 +25,8 @@ variant) or Python's ``hash``.
 The numba kernels (``_philox``, ``_uniform2``, ``_normal2``) and the plain-numpy twins
 (:func:`philox4x32_10`, :func:`uniforms`, :func:`normals`, :func:`exponentials`) give the same
 raw words; floats agree to the last bit on the platforms we test (both use the C library's
-``log``, ``sqrt``, ``cos`` and ``sin`` through Python's ``math`` module or LLVM).
+``log``, ``sqrt``, ``cos`` and ``sin`` through Python's ``math`` module or LLVM). Box--Muller folds
+the angle into one octant (see ``_box_muller``), so ``cos`` and ``sin`` need no range reduction.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ _W1 = 0xBB67AE85
 _MASK32 = 0xFFFFFFFF
 _TWO_M53 = 2.0**-53
 _MAX_U = 1.0 - 2.0**-53  # largest double below 1
-_TWO_PI = 2.0 * math.pi
+_QUARTER_PI = 0.25 * math.pi
 
 
 def check_seed(seed) -> int:
@@ -140,9 +141,31 @@ def _uniform2(k0, k1, domain, chunk, index, block):
 def _normal2(k0, k1, domain, chunk, index, block):
     """Two independent standard normals (Box--Muller) for coordinates 2*block, 2*block+1."""
     u0, u1 = _uniform2(k0, k1, domain, chunk, index, block)
+    return _box_muller(u0, u1)
+
+
+@numba.njit(cache=True, inline="always")
+def _box_muller(u0, u1):
+    """Box--Muller: radius sqrt(-2 log u0), angle 2 pi u1, with the angle folded into one octant.
+
+    The octant o = floor(8 u1) and the angle b = (8 u1 - o) pi/4 in [0, pi/4) give the point
+    (cos b, sin b); one of the eight symmetries of the square maps it into octant o. The angle is
+    uniform on the circle as before, but cos and sin only see [0, pi/4), where the C library needs
+    no argument reduction (about twice as fast).
+    """
     r = math.sqrt(-2.0 * math.log(u0))
-    t = _TWO_PI * u1
-    return r * math.cos(t), r * math.sin(t)
+    v = 8.0 * u1
+    o = int(v)
+    b = (v - o) * _QUARTER_PI
+    x = math.cos(b)
+    y = math.sin(b)
+    if (o + 1) & 2:  # octants 1, 2, 5, 6: reflect about the diagonal
+        x, y = y, x
+    if (o + 2) & 4:  # octants 2..5: left half-plane
+        x = -x
+    if o >= 4:  # octants 4..7: lower half-plane
+        y = -y
+    return r * x, r * y
 
 
 @numba.njit(cache=True)
@@ -260,13 +283,8 @@ def normals(seed: int, domain: int, chunk, index, d: int) -> np.ndarray:
     """Standard normals (Box--Muller on :func:`uniforms` pairs), shape ``(..., d)``, plain numpy."""
     nb = (d + 1) // 2
     u = uniforms(seed, domain, chunk, index, 2 * nb).reshape(-1, 2)
-    # scalar math (as the kernel uses) so that the floats agree bit for bit
-    out = np.empty(u.shape)
-    for i, (u0, u1) in enumerate(u):
-        r = math.sqrt(-2.0 * math.log(u0))
-        t = _TWO_PI * u1
-        out[i, 0] = r * math.cos(t)
-        out[i, 1] = r * math.sin(t)
+    # the kernel's own Python source (scalar math module calls), so the floats agree bit for bit
+    out = np.array([_box_muller.py_func(float(u0), float(u1)) for u0, u1 in u]).reshape(u.shape)
     shape = np.broadcast_shapes(np.shape(chunk), np.shape(index))
     return out.reshape(shape + (2 * nb,))[..., :d]
 

@@ -71,19 +71,34 @@ def uniforms(seed: int, domain: int, chunk: int, index: int, d: int) -> np.ndarr
         w = stream_words(seed, domain, chunk, index, block)
         for hi, lo in ((w[0], w[1]), (w[2], w[3])):
             top53 = ((hi << 32) | lo) >> 11
-            out.append((float(top53) + 0.5) * 2.0**-53)
+            out.append(min((float(top53) + 0.5) * 2.0**-53, 1.0 - 2.0**-53))
     return np.array(out[:d], dtype=np.float64)
 
 
 def normals(seed: int, domain: int, chunk: int, index: int, d: int) -> np.ndarray:
-    """d standard normals: Box--Muller on consecutive uniform pairs (cos, then sin)."""
+    """d standard normals: Box--Muller on consecutive uniform pairs, the angle 2 pi u1 folded into
+    the first octant: octant o = floor(8 u1), angle b = (8 u1 - o) pi/4, and the point
+    (cos b, sin b) mapped to octant o by the symmetry of the square in _OCTANT_MAPS."""
     u = uniforms(seed, domain, chunk, index, 2 * ((d + 1) // 2))
     out = []
     for u0, u1 in zip(u[0::2], u[1::2]):
         radius = math.sqrt(-2.0 * math.log(u0))
-        angle = 2.0 * math.pi * u1
-        out += [radius * math.cos(angle), radius * math.sin(angle)]
+        octant = int(8.0 * u1)
+        b = (8.0 * u1 - octant) * (0.25 * math.pi)
+        swap, sign_x, sign_y = _OCTANT_MAPS[octant]
+        x, y = math.cos(b), math.sin(b)
+        if swap:
+            x, y = y, x
+        out += [radius * (sign_x * x), radius * (sign_y * y)]
     return np.array(out[:d], dtype=np.float64)
+
+
+# octant -> (swap cos and sin, sign of x, sign of y): the image of angle b in [0, pi/4) lies in
+# that octant: b, pi/2 - b, pi/2 + b, pi - b, pi + b, 3pi/2 - b, 3pi/2 + b, 2pi - b
+_OCTANT_MAPS = [
+    (False, 1, 1), (True, 1, 1), (True, -1, 1), (False, -1, 1),
+    (False, -1, -1), (True, -1, -1), (True, 1, -1), (False, 1, -1),
+]
 
 
 def exponentials(seed: int, domain: int, chunk: int, index: int, d: int) -> np.ndarray:
