@@ -67,7 +67,7 @@ def _bench(args) -> int:
         rows = bench.equal_variance_rows(kls=(4, 8) if args.quick else (4, 8, 12, 14),
                                          num_seeds=50 if args.quick else 200)
         cols = [("method", "method", "{}"), ("kl_bits", "KL", "{:.0f}"), ("N", "N", "{}"), ("bits", "bits", "{:.2f}"),
-                ("index_entropy_bits", "H(index)", "{:.2f}"), ("mean_ratio", "mean/mu", "{:.3f}"),
+                ("mean_ratio", "mean/mu", "{:.3f}"),
                 ("var", "var", "{:.3f}"), ("encode_ms", "enc ms", "{:.2f}")]
         print(f"# rcc bench --suite equal-variance  ({_machine()})")
         print("# q = N(mu, 1), p = N(0, 1), D_inf infinite: truncated PFR, ORC and MRC with N candidates;")
