@@ -1,0 +1,780 @@
+"""Lossless and progressive compression of a data set with a diffusion hierarchy and `rcc`.
+
+Data flow (one file for the whole set; x is uint8 (N, D))::
+
+    z_1 ~ N(0, I)  from shared randomness (seed)                            [0 bits]
+    for i = T .. 1:                                                         [step i]
+        q = model.posterior(z_t, x, i)      p = model.reverse_prior(z_t, i)  (float64, CPU)
+        payload_i, z_s = channel.encode(q, p, seed_i)     # an rcc channel simulator
+    x | z_0 ~ prod Categorical(256)  entropy-coded with constriction (ANS)   [data term]
+
+The decoder rebuilds every p from what it has already decoded and reads the same z_s out of
+each payload; after the data term it has x exactly. Decoding only the first k steps gives
+``z_{t_{T-k}}``, from which :func:`decode` makes progressive reconstructions: *denoised*
+(the denoiser's posterior mean), *ancestral* (sampling the reverse prior to z_0) and, for both
+hierarchies, *flow* (the deterministic probability-flow / DDIM path; Theis et al., "Lossy
+Compression with Gaussian Diffusion", 2022).
+
+Channels (``channel=``):
+
+* ``"uq"`` - uniform hierarchy only: :class:`rcc.UQ` (universal quantisation; Ziv 1985;
+  Agustsson & Theis 2020), exact for the UQDM step, costs the index entropy under ``p``.
+* ``"pfr"``, ``"orc"``, ``"mrc"`` - Gaussian hierarchy: ``rcc.compress(q, p, method=...,
+  chunk_bits=...)``, chunked across all N * D coordinates of the step.
+* ``"ideal"`` - either hierarchy: samples q exactly from shared randomness and *counts* the KL
+  (reference; its file stores the float64 samples so that it still round-trips).
+
+File layout (integers are LEB128 varints; every header field costs real bits, so it is lean)::
+
+    b"RD"  flags(1: version << 4 | hierarchy << 3 | channel)  T  N  D  seed
+    [chunked channels: chunk_bits f32, count, rcc container parameters]
+    T x ( len  step-payload )    data-term ANS words (to the end, zero high bytes dropped)
+    CRC32(4, little endian) of fingerprint(4) + everything before it
+
+Each UQ step record holds only the rcc message payload (the decoder knows method, parameters,
+seed, shape and the step width); a chunked step holds ``payload_bits`` and the payload of its
+``rcc.compress`` blob (the container parameters are in the file header).
+The model fingerprint (a CRC32 of its float64 parameters) is not stored but folded into the
+file's CRC: decoding with another model is an error, not garbage.
+
+Determinism: every parameter of a prior that feeds a coder is computed by a float64 copy of the
+model on the CPU with one thread, then rounded to a grid of 2^-40, so a fresh process decodes
+what another encoded (see ``tests/test_diffusion_codec.py``).
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import struct
+import time
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .distributions import GaussianStep, LogisticUniformStep, UniformStep
+
+__all__ = [
+    "encode",
+    "decode",
+    "EncodeResult",
+    "DecodeResult",
+    "CodecError",
+    "CHANNELS",
+    "make_channel",
+    "psnr",
+    "sliced_wasserstein",
+]
+
+MAGIC = b"RD"
+VERSION = 1
+_HIER = {"gaussian": 0, "uniform": 1}
+_HIER_INV = {v: k for k, v in _HIER.items()}
+CHANNELS = ("ideal", "uq", "pfr", "orc", "mrc")
+_CHAN = {name: k for k, name in enumerate(CHANNELS)}
+_GRID = 2.0**-40
+#: sanity limits on header fields (a corrupted header must not allocate terabytes)
+MAX_ELEMENTS = 2**28
+MAX_STEPS = 2**16
+
+
+try:
+    from rcc import DecodeError as _RccDecodeError
+except ImportError:  # pragma: no cover - rcc missing
+    _RccDecodeError = ValueError
+
+
+class CodecError(_RccDecodeError if _RccDecodeError is not ValueError else ValueError):
+    """Malformed, truncated or corrupted file, or the wrong model.
+
+    A subclass of ``rcc.DecodeError`` (itself a ValueError).
+    """
+
+
+def _raise(msg: str):
+    raise CodecError(msg)
+
+
+# ---------------------------------------------------------------- varints and helpers
+def _put_varint(out: bytearray, v: int) -> None:
+    if v < 0:
+        raise ValueError(f"varint must be >= 0, got {v}")
+    while True:
+        b = v & 0x7F
+        v >>= 7
+        if v:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return
+
+
+class _Reader:
+    def __init__(self, buf: bytes, end: int):
+        self.buf, self.pos, self.end = buf, 0, end
+
+    def take(self, n: int) -> bytes:
+        if n < 0 or self.pos + n > self.end:
+            _raise(f"file truncated: need {n} bytes at offset {self.pos}, have {self.end - self.pos}")
+        b = self.buf[self.pos : self.pos + n]
+        self.pos += n
+        return bytes(b)
+
+    def varint(self) -> int:
+        shift, v = 0, 0
+        while True:
+            if self.pos >= self.end:
+                _raise(f"file truncated inside a varint at offset {self.pos}")
+            b = self.buf[self.pos]
+            self.pos += 1
+            v |= (b & 0x7F) << shift
+            if not b & 0x80:
+                return v
+            shift += 7
+            if shift > 70:
+                _raise("malformed varint")
+
+
+def _crc(fingerprint: int, body) -> int:
+    return zlib.crc32(bytes(body), zlib.crc32(struct.pack("<I", fingerprint))) & 0xFFFFFFFF
+
+
+def _grid(t: torch.Tensor) -> torch.Tensor:
+    return torch.round(t / _GRID) * _GRID
+
+
+@contextlib.contextmanager
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
+
+
+def _model64(model):
+    """A float64 CPU copy of ``model`` in eval mode (cached on the model)."""
+    cache = getattr(model, "_codec_model64", None)
+    sig = _fingerprint(model)
+    if cache is not None and cache[0] == sig:
+        return cache[1]
+    m = copy.deepcopy(model).to("cpu").double().eval()
+    m.__dict__.pop("_codec_model64", None)
+    object.__setattr__(model, "_codec_model64", (sig, m))
+    return m
+
+
+def _fingerprint(model) -> int:
+    crc = 0
+    for k, v in sorted(model.state_dict().items()):
+        crc = zlib.crc32(k.encode(), crc)
+        crc = zlib.crc32(np.ascontiguousarray(v.detach().cpu().to(torch.float64).numpy()).tobytes(), crc)
+    return crc & 0xFFFFFFFF
+
+
+def _shared_normals(seed: int, shape: tuple[int, ...]) -> np.ndarray:
+    """Standard normals from shared randomness: PCG64 raw words -> (k + 1/2) 2^-53 -> inverse CDF.
+
+    Uses only the bit generator's raw output (stable across numpy versions and platforms) and
+    scipy's ``ndtri``; never numpy's ziggurat.
+    """
+    from scipy.special import ndtri
+
+    n = int(np.prod(shape))
+    raw = np.random.PCG64([int(seed) & 0xFFFFFFFF, 0x5EED_D1FF, int(seed) >> 32]).random_raw(n)
+    u = ((raw >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0**-53
+    return ndtri(u).reshape(shape)
+
+
+def _shared_uniforms(seed: int, stream: int, n: int) -> np.ndarray:
+    raw = np.random.PCG64([int(seed) & 0xFFFFFFFF, 0x1DEA_0000 + int(stream), int(seed) >> 32]).random_raw(n)
+    return ((raw >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0**-53
+
+
+def _step_seed(seed: int, i: int) -> int:
+    return (int(seed) * 1_000_003 + int(i)) % (2**63)
+
+
+# ---------------------------------------------------------------- channels
+class _Channel:
+    name = "base"
+    #: True when the file's step bytes are the cost; False when the cost is the KL (ideal)
+    counts_bytes = True
+
+    def encode(self, q, p, seed: int) -> tuple[bytes, np.ndarray]:  # pragma: no cover
+        raise NotImplementedError
+
+    def decode(self, payload: bytes, p, seed: int, size: int) -> np.ndarray:  # pragma: no cover
+        raise NotImplementedError
+
+    def header(self) -> bytes:
+        """Channel parameters the file header carries (after the common fields)."""
+        return b""
+
+    def read_header(self, r) -> None:
+        """Read what :meth:`header` wrote."""
+
+
+class IdealChannel(_Channel):
+    """Samples q exactly from shared randomness and reports KL[q || p] as its cost (reference).
+
+    The payload is the float64 sample itself (so files round-trip), not a code.
+    """
+
+    name = "ideal"
+    counts_bytes = False
+
+    def encode(self, q, p, seed):
+        n = q.loc.numel()
+        if isinstance(q, GaussianStep):
+            from scipy.special import ndtri
+
+            noise = ndtri(_shared_uniforms(seed, 1, n)).reshape(tuple(q.loc.shape))
+            z = q.sample(torch.as_tensor(noise, dtype=q.loc.dtype))
+        elif isinstance(q, UniformStep):
+            u = _shared_uniforms(seed, 2, n).reshape(tuple(q.loc.shape)) - 0.5
+            z = q.sample(torch.as_tensor(u, dtype=q.loc.dtype))
+        else:  # pragma: no cover
+            raise ValueError(f"ideal channel cannot sample {type(q).__name__}")
+        s = z.detach().to(torch.float64).numpy().ravel()
+        return s.astype("<f8").tobytes(), s
+
+    def decode(self, payload, p, seed, size):
+        if len(payload) != 8 * size:
+            _raise(f"ideal-channel step holds {len(payload)} bytes, expected {8 * size}")
+        return np.frombuffer(payload, dtype="<f8").astype(np.float64)
+
+
+class UQChannel(_Channel):
+    """``rcc.UQ``: universal quantisation of the UQDM step (exact; cost = index entropy under p).
+
+    The step width Delta is known to the decoder (it comes from the schedule), so it is passed
+    as ``step=`` and not sent; the logistic prior always uses UQ's table mode. The file keeps only
+    the message payload (the ANS words): method, parameters, seed and shape are implied, and the
+    decoder rebuilds the rcc container from them.
+    """
+
+    name = "uq"
+    #: UQ's container parameters for a Logistic prior with the step not sent: (table mode, 0)
+    PARAMS = (2, 0)
+
+    def __init__(self):
+        import rcc
+
+        if not hasattr(rcc, "UQ"):
+            raise ValueError("the 'uq' channel needs rcc.UQ, which this rcc does not provide yet")
+        self._uq = rcc.UQ()
+
+    @staticmethod
+    def _step(q: UniformStep) -> np.ndarray:
+        return q.delta.detach().to(torch.float64).expand_as(q.loc).numpy().ravel()
+
+    def encode(self, q, p, seed):
+        if not isinstance(q, UniformStep) or not isinstance(p, LogisticUniformStep):
+            raise ValueError("the 'uq' channel needs the uniform hierarchy (UniformStep, LogisticUniformStep)")
+        step = self._step(q)
+        msg = self._uq.encode(q.to_rcc(), p.to_rcc(), seed=seed, step=step, send_step=False)
+        if tuple(msg.params) != self.PARAMS or msg.num_bits != 8 * len(msg.payload):
+            raise RuntimeError(f"rcc.UQ returned parameters {msg.params}; this codec expects {self.PARAMS}")
+        self.last_info = {"info_bits": float(msg.info.get("info_bits", np.nan))}
+        return bytes(msg.payload), np.asarray(msg.sample, dtype=np.float64).ravel()
+
+    def decode(self, payload, p, seed, size):
+        from rcc.container import Container, pack
+
+        blob = pack(Container("uq", self.PARAMS, int(seed), (int(size),), bytes(payload), 8 * len(payload)))
+        step = p.delta.detach().to(torch.float64).expand_as(p.loc).numpy().ravel()
+        return np.asarray(self._uq.decode(blob, p.to_rcc(), seed=seed, step=step), dtype=np.float64).ravel()
+
+
+class ChunkedChannel(_Channel):
+    """``rcc.compress`` / ``rcc.decompress`` with ``method`` in pfr | orc | mrc, chunked across
+    all N * D coordinates of a step (about ``chunk_bits`` of KL per chunk).
+
+    ``num_candidates``: an int N (default 2^16) truncates PFR at N candidates per chunk (the
+    Gaussian steps have a reverse scale close to the posterior's, so D_inf is huge or infinite and
+    exact PFR would need astronomically many candidates) or sets N for ORC / MRC; None asks for
+    exact PFR (only for pairs with a small D_inf). Truncated chunks are counted per step
+    (``num_truncated``): their samples are slightly biased towards the prior. The file keeps each step's payload
+    bits and payload; the container parameters (inner method, N, chunk_bits) are written once in
+    the file header, and seed and shape are implied.
+    """
+
+    def __init__(self, method: str = "pfr", chunk_bits: float = 12.0, num_candidates: int | None = 2**16):
+        import rcc
+
+        if method not in ("pfr", "orc", "mrc"):
+            raise ValueError(f"method must be pfr, orc or mrc, got {method!r}")
+        self._compress = getattr(rcc, "compress", None)
+        self._decompress = getattr(rcc, "decompress", None)
+        if self._compress is None:
+            try:
+                from rcc.chunked import compress, decompress
+
+                self._compress, self._decompress = compress, decompress
+            except ImportError:
+                raise ValueError(
+                    f"the {method!r} channel needs rcc.compress, which this rcc does not provide yet; "
+                    "use channel='ideal' for the Gaussian hierarchy meanwhile"
+                ) from None
+        if not (chunk_bits > 0 and np.isfinite(chunk_bits)):
+            raise ValueError(f"chunk_bits must be positive, got {chunk_bits!r}")
+        self.name = method
+        self.chunk_bits = float(np.float32(chunk_bits))
+        if num_candidates is None:
+            self.method = method if method == "pfr" else {"orc": rcc.ORC, "mrc": rcc.MRC}[method](num_candidates=2**16)
+        else:
+            cls = {"pfr": rcc.PFR, "orc": rcc.ORC, "mrc": rcc.MRC}[method]
+            kw = "max_candidates" if method == "pfr" else "num_candidates"
+            self.method = cls(**{kw: int(num_candidates)})
+        self.params = None  # container parameters, learnt from the first step / the file header
+
+    def encode(self, q, p, seed):
+        from rcc.container import unpack
+
+        if not isinstance(q, GaussianStep) or not isinstance(p, GaussianStep):
+            raise ValueError(f"the {self.name!r} channel needs the Gaussian hierarchy")
+        blob, rep = self._compress(
+            q.to_rcc(), p.to_rcc(), method=self.method, seed=seed, chunk_bits=self.chunk_bits, return_report=True
+        )
+        c = unpack(blob)
+        if self.params is None:
+            self.params = tuple(int(v) for v in c.params)
+        elif tuple(c.params) != self.params:
+            raise RuntimeError(f"rcc.compress changed its parameters between steps: {c.params} != {self.params}")
+        self.last_info = {
+            "payload_bits": int(c.payload_bits),
+            "num_chunks": int(rep.num_chunks),
+            "num_candidates": int(rep.num_candidates),
+            "num_truncated": int(rep.num_truncated),
+        }
+        rec = bytearray()
+        _put_varint(rec, int(c.payload_bits))
+        rec += c.payload
+        return bytes(rec), np.asarray(rep.sample, dtype=np.float64).ravel()
+
+    def decode(self, payload, p, seed, size):
+        from rcc.container import Container, pack
+
+        r = _Reader(payload, len(payload))
+        bits = r.varint()
+        body = r.take(len(payload) - r.pos)
+        if len(body) != (bits + 7) // 8:
+            _raise(f"step payload holds {len(body)} bytes for {bits} bits")
+        blob = pack(Container("chunked", self.params, int(seed), (int(size),), body, bits))
+        return np.asarray(self._decompress(blob, p.to_rcc()), dtype=np.float64).ravel()
+
+    def header(self) -> bytes:
+        out = bytearray(struct.pack("<f", self.chunk_bits))
+        _put_varint(out, len(self.params))
+        for v in self.params:
+            _put_varint(out, v)
+        return bytes(out)
+
+    def read_header(self, r: "_Reader") -> None:
+        (self.chunk_bits,) = struct.unpack("<f", r.take(4))
+        n = r.varint()
+        if n > 16:
+            _raise(f"bad chunked-channel parameter count {n}")
+        self.params = tuple(r.varint() for _ in range(n))
+
+
+def make_channel(name: str, chunk_bits: float = 12.0, num_candidates: int | None = 2**16) -> _Channel:
+    """Channel by name: "ideal", "uq", or an ``rcc.compress`` method ("pfr", "orc", "mrc")."""
+    if name == "ideal":
+        return IdealChannel()
+    if name == "uq":
+        return UQChannel()
+    if name in ("pfr", "orc", "mrc"):
+        return ChunkedChannel(name, chunk_bits, num_candidates)
+    raise ValueError(f"channel must be one of {CHANNELS}, got {name!r}")
+
+
+# ---------------------------------------------------------------- data term
+def _data_probs(model64, z_0: torch.Tensor) -> np.ndarray:
+    """``p(x | z_0)`` as float64 (N*D, 256), rows normalised, C-contiguous."""
+    lp = model64.data_log_probs(z_0)
+    probs = torch.exp(lp).reshape(-1, lp.shape[-1]).numpy()
+    return np.ascontiguousarray(probs, dtype=np.float64)
+
+
+def _encode_data(model64, z_0, x: np.ndarray) -> bytes:
+    import constriction
+
+    probs = _data_probs(model64, z_0)
+    coder = constriction.stream.stack.AnsCoder()
+    fam = constriction.stream.model.Categorical(perfect=False)
+    coder.encode_reverse(np.ascontiguousarray(x.reshape(-1), dtype=np.int32), fam, probs)
+    words = coder.get_compressed().astype("<u4").tobytes()
+    # the last word is the most significant one: drop its zero high bytes (restored on decoding)
+    while words and words[-1] == 0:
+        words = words[:-1]
+    return words
+
+
+def _decode_data(model64, z_0, words: bytes) -> np.ndarray:
+    import constriction
+
+    if words and words[-1] == 0:
+        _raise("data-term stream ends in a zero byte (non-canonical): corrupted file")
+    words = bytes(words) + b"\x00" * (-len(words) % 4)
+    probs = _data_probs(model64, z_0)
+    arr = np.frombuffer(words, dtype="<u4").astype(np.uint32)
+    try:
+        coder = constriction.stream.stack.AnsCoder(arr)
+        fam = constriction.stream.model.Categorical(perfect=False)
+        sym = coder.decode(fam, probs)
+    except BaseException as exc:  # constriction raises PanicException, not an Exception
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise
+        _raise(f"data-term stream does not decode: {exc}")
+    if not coder.is_empty():
+        _raise("data-term stream has bytes left over after decoding")
+    return np.asarray(sym, dtype=np.int64).reshape(z_0.shape).astype(np.uint8)
+
+
+# ---------------------------------------------------------------- results
+@dataclass
+class EncodeResult:
+    """What :func:`encode` returns. Bits are real bits of the file unless said otherwise.
+
+    Attributes
+    ----------
+    blob : bytes
+        The file.
+    channel, hierarchy : str
+    num_points, dim, num_steps : int
+    step_bytes : list[int]
+        Bytes of each step's record (length prefix included), in sending order (i = T .. 1).
+    data_bytes : int
+        Bytes of the data-term record.
+    header_bytes : int
+        Header and CRC bytes.
+    kl_bits : np.ndarray (T,)
+        KL[q || p] of each step given the sent z_t, in bits (whole set).
+    data_nll_bits : float
+        ``-log2 p(x | z_0)`` of the set at the sent z_0, bits.
+    step_seconds : np.ndarray (T,)
+        Encoder wall time of each step (network + channel).
+    counts_bytes : bool
+        False for the ideal channel, whose step cost is ``kl_bits`` rather than bytes.
+    step_info : list[dict]
+        Channel diagnostics per step: UQ's information content ``info_bits``
+        (``-sum log2 P(k)``); for chunked channels ``payload_bits``, ``num_chunks``,
+        ``num_candidates`` and ``num_truncated`` (chunks whose candidate race was cut short).
+    latents : list[np.ndarray]
+        The latent after each step, float64 (N, D): what a decoder of the first k steps holds.
+    """
+
+    blob: bytes
+    channel: str
+    hierarchy: str
+    num_points: int
+    dim: int
+    num_steps: int
+    step_bytes: list
+    data_bytes: int
+    header_bytes: int
+    kl_bits: np.ndarray
+    data_nll_bits: float
+    step_seconds: np.ndarray
+    counts_bytes: bool = True
+    step_info: list = field(default_factory=list)
+    latents: list = field(default_factory=list)
+
+    @property
+    def kl_bits_total(self) -> float:
+        return float(np.sum(self.kl_bits))
+
+    @property
+    def step_bits(self) -> np.ndarray:
+        """Cost of each step in bits: real bytes * 8, or the KL for the ideal channel."""
+        if self.counts_bytes:
+            return 8.0 * np.asarray(self.step_bytes, dtype=np.float64)
+        return np.asarray(self.kl_bits, dtype=np.float64)
+
+    @property
+    def total_bits(self) -> float:
+        """Total cost: the file size in bits (ideal channel: KL + data-term and header bytes)."""
+        return float(self.step_bits.sum()) + 8.0 * (self.data_bytes + self.header_bytes)
+
+    def bits_per_dim(self) -> float:
+        return self.total_bits / (self.num_points * self.dim)
+
+
+@dataclass
+class DecodeResult:
+    """What :func:`decode` returns.
+
+    ``x`` is the lossless data (uint8 (N, D)) when all steps and the data term were decoded, else
+    None. ``z`` is the latest latent (float64 (N, D)) after ``steps_decoded`` steps. The
+    reconstructions (uint8 (N, D)) are filled when ``reconstruct=True``.
+    """
+
+    x: np.ndarray | None
+    z: np.ndarray
+    steps_decoded: int
+    num_steps: int
+    hierarchy: str
+    channel: str
+    denoised: np.ndarray | None = None
+    ancestral: np.ndarray | None = None
+    flow: np.ndarray | None = None
+    bits_read: int = 0
+
+
+# ---------------------------------------------------------------- encode / decode
+def _prior64(model64, z: torch.Tensor, i: int):
+    p = model64.reverse_prior(z, i)
+    if isinstance(p, GaussianStep):
+        return GaussianStep(_grid(p.loc), _grid(p.scale))
+    return LogisticUniformStep(_grid(p.loc), _grid(p.scale), p.delta)
+
+
+def _default_channel(hierarchy: str) -> str:
+    return "uq" if hierarchy == "uniform" else "pfr"
+
+
+@torch.no_grad()
+def encode(
+    model, x, channel: str | None = None, seed: int = 0, chunk_bits: float = 12.0, num_candidates: int | None = 2**16
+) -> EncodeResult:
+    """Compress ``x`` (uint8 (N, D)) losslessly with ``model``, every step through ``channel``.
+
+    Parameters
+    ----------
+    model : Hierarchy
+        A trained hierarchy (its float64 copy does the work).
+    x : array-like uint8 (N, D)
+    channel : str
+        "uq" (uniform hierarchy), "pfr" / "orc" / "mrc" (Gaussian; ``rcc.compress``), or "ideal";
+        default "uq" for uniform and "pfr" for Gaussian.
+    seed : int
+        Shared seed (z_1 and every channel's candidates/dither derive from it); in the file.
+    chunk_bits : float
+        KL per chunk for the chunked channels (bits).
+    num_candidates : int or None
+        Candidate budget per chunk of the chunked channels (default 2^16; None: exact PFR).
+    """
+    hierarchy = model.kind
+    channel = channel or _default_channel(hierarchy)
+    ch = make_channel(channel, chunk_bits=chunk_bits, num_candidates=num_candidates)
+    if int(seed) != seed or not 0 <= seed < 2**62:
+        raise ValueError(f"seed must be an integer in [0, 2**62), got {seed!r}")
+    x = np.asarray(x)
+    if x.ndim != 2 or x.shape[1] != model.dim:
+        raise ValueError(f"x must have shape (N, {model.dim}), got {x.shape}")
+    if x.dtype != np.uint8:
+        raise ValueError(f"x must be uint8, got {x.dtype}")
+    N, D, T = x.shape[0], x.shape[1], model.num_steps
+    if N * D > MAX_ELEMENTS or N < 1:
+        raise ValueError(f"x must hold between 1 and {MAX_ELEMENTS} values, got {N * D}")
+    fp = _fingerprint(model)
+    out = bytearray()  # the body; the header goes in front once the channel knows its parameters
+    kl_bits = np.zeros(T)
+    secs = np.zeros(T)
+    step_bytes, step_info, latents = [], [], []
+    with _one_thread():
+        m = _model64(model)
+        f = m.encode_data(x)
+        z = torch.as_tensor(_shared_normals(seed, (N, D)))
+        for k, i in enumerate(range(T, 0, -1)):
+            t0 = time.perf_counter()
+            p = _prior64(m, z, i)
+            q = m.posterior(z, f, i)
+            kl_bits[k] = float(m.step_kl(q, p).sum()) / np.log(2.0)
+            payload, sample = ch.encode(q, p, _step_seed(seed, i))
+            rec = bytearray()
+            _put_varint(rec, len(payload))
+            rec += payload
+            out += rec
+            step_bytes.append(len(rec))
+            z = torch.as_tensor(sample.reshape(N, D))
+            latents.append(sample.reshape(N, D))
+            secs[k] = time.perf_counter() - t0
+            step_info.append(dict(getattr(ch, "last_info", {})))
+        nll = float(m.data_nll(z, x).sum()) / np.log(2.0)
+        words = _encode_data(m, z, x)
+    rec = words
+    out += rec
+    head = bytearray(MAGIC)
+    head.append(VERSION << 4 | _HIER[hierarchy] << 3 | _CHAN[channel])
+    for v in (T, N, D, int(seed)):
+        _put_varint(head, v)
+    head += ch.header()
+    header = len(head)
+    out = head + out
+    out += struct.pack("<I", _crc(fp, out))
+    return EncodeResult(
+        blob=bytes(out),
+        channel=channel,
+        hierarchy=hierarchy,
+        num_points=N,
+        dim=D,
+        num_steps=T,
+        step_bytes=step_bytes,
+        data_bytes=len(rec),
+        header_bytes=header + 4,
+        kl_bits=kl_bits,
+        data_nll_bits=nll,
+        step_seconds=secs,
+        counts_bytes=ch.counts_bytes,
+        step_info=step_info,
+        latents=latents,
+    )
+
+
+def read_header(blob: bytes) -> dict:
+    """Parse a file's header: hierarchy, channel, num_steps, num_points, dim, seed (no CRC check)."""
+    blob = bytes(blob)
+    if len(blob) < len(MAGIC) + 1 or blob[: len(MAGIC)] != MAGIC:
+        _raise("not an rcc-diffusion file (bad magic bytes)")
+    r = _Reader(blob, len(blob))
+    r.take(len(MAGIC))
+    (flags,) = r.take(1)
+    version, h, c = flags >> 4, (flags >> 3) & 1, flags & 7
+    if version != VERSION:
+        _raise(f"unsupported format version {version} (this reader knows {VERSION})")
+    if h not in _HIER_INV or c >= len(CHANNELS):
+        _raise(f"unknown hierarchy code {h} or channel code {c}")
+    T, N, D, seed = r.varint(), r.varint(), r.varint(), r.varint()
+    if T < 1 or N < 1 or D < 1 or N * D > MAX_ELEMENTS or T > MAX_STEPS:
+        _raise(f"bad shape in header: T={T}, N={N}, D={D}")
+    hdr = dict(hierarchy=_HIER_INV[h], channel=CHANNELS[c], num_steps=T, num_points=N, dim=D, seed=seed)
+    hdr["_offset"] = r.pos
+    return hdr
+
+
+@torch.no_grad()
+def decode(
+    blob: bytes,
+    model,
+    num_steps: int | None = None,
+    reconstruct: bool = False,
+    recon_seed: int = 0,
+    check_crc: bool = True,
+) -> DecodeResult:
+    """Decode a file made by :func:`encode` (all of it, or only its first ``num_steps`` steps).
+
+    Parameters
+    ----------
+    blob : bytes
+        The file; with ``num_steps`` < T and ``check_crc=False`` it may be a prefix of it.
+    model : Hierarchy
+        The model that encoded (checked against the fingerprint).
+    num_steps : int, optional
+        Decode only the first k steps (progressive); default all, plus the data term.
+    reconstruct : bool
+        Also compute denoised, ancestral (seeded by ``recon_seed``) and flow reconstructions from
+        the last decoded latent.
+    check_crc : bool
+        Verify the trailing CRC32 (needs the whole file).
+
+    Raises ``rcc.DecodeError`` (a ValueError) on anything malformed, truncated or corrupted.
+    """
+    blob = bytes(blob)
+    hdr = read_header(blob)
+    if model is None:
+        _raise("a model is needed to decode (see diffusion.load_pretrained)")
+    T, N, D, seed = hdr["num_steps"], hdr["num_points"], hdr["dim"], hdr["seed"]
+    if hdr["hierarchy"] != model.kind or T != model.num_steps or D != model.dim:
+        _raise(
+            f"file was made by a {hdr['hierarchy']} hierarchy with T={T}, D={D}; "
+            f"the model given is {model.kind} with T={model.num_steps}, D={model.dim}"
+        )
+    if check_crc:
+        if len(blob) < hdr["_offset"] + 4:
+            _raise("file truncated (no CRC32)")
+        (crc,) = struct.unpack("<I", blob[-4:])
+        if _crc(_fingerprint(model), blob[:-4]) != crc:
+            _raise("CRC32 mismatch: the file is corrupted or truncated, or was encoded with other model weights")
+        end = len(blob) - 4
+    else:
+        end = len(blob)
+    k_max = T if num_steps is None else int(num_steps)
+    if not 0 <= k_max <= T:
+        raise ValueError(f"num_steps must be in 0..{T}, got {num_steps!r}")
+    ch = make_channel(hdr["channel"])
+    r = _Reader(blob, end)
+    r.pos = hdr["_offset"]
+    ch.read_header(r)
+    x = None
+    with _one_thread():
+        m = _model64(model)
+        z = torch.as_tensor(_shared_normals(seed, (N, D)))
+        for k, i in enumerate(range(T, T - k_max, -1)):
+            p = _prior64(m, z, i)
+            payload = r.take(r.varint())
+            try:
+                sample = ch.decode(payload, p, _step_seed(seed, i), N * D)
+            except CodecError:
+                raise
+            except ValueError as exc:
+                _raise(f"step {k + 1} (i={i}) does not decode: {exc}")
+            if sample.shape != (N * D,) or not np.all(np.isfinite(sample)):
+                _raise(f"step {k + 1} (i={i}) decoded to a bad sample")
+            z = torch.as_tensor(sample.reshape(N, D))
+        if k_max == T and num_steps is None:
+            if not check_crc:
+                _raise("lossless decoding needs the whole file (check_crc=True)")
+            x = _decode_data(m, z, r.take(end - r.pos))
+        res = DecodeResult(
+            x=x, z=z.numpy().copy(), steps_decoded=k_max, num_steps=T, hierarchy=hdr["hierarchy"],
+            channel=hdr["channel"], bits_read=8 * r.pos,
+        )
+        if reconstruct:
+            res.denoised, res.ancestral, res.flow = reconstructions(m, z, T - k_max, recon_seed)
+    return res
+
+
+@torch.no_grad()
+def reconstructions(model, z: torch.Tensor, level: int, seed: int = 0):
+    """Progressive reconstructions from ``z = z_{t_level}`` (level = T - steps decoded).
+
+    Returns uint8 (N, D) arrays ``(denoised, ancestral, flow)``:
+
+    * denoised: the denoiser's posterior mean ``x_hat(z_t)`` rounded to the value grid
+      (at level 0, the argmax of ``p(x | z_0)``);
+    * ancestral: sample ``p(z_s | z_t)`` down to z_0 (seeded), then argmax of ``p(x | z_0)``;
+    * flow: the deterministic probability-flow (DDIM) path down to z_0, then the argmax.
+    """
+    m = model
+    z = torch.as_tensor(z, dtype=m.dtype)
+    if level == 0:
+        xa = m.decode_x(z)
+        return xa, xa.copy(), xa.copy()
+    den = m.decode_data(m.denoise(z, level))
+    gen = torch.Generator().manual_seed(int(seed))
+    za, zf = z.clone(), z.clone()
+    for i in range(level, 0, -1):
+        za = m.sample_prior(m.reverse_prior(za, i), gen)
+        zf = m.flow_step(zf, i)
+    return den, m.decode_x(za), m.decode_x(zf)
+
+
+# ---------------------------------------------------------------- distortion measures
+def psnr(x_hat, x) -> float:
+    """PSNR in dB of uint8 reconstructions: ``10 log10(255^2 / MSE)`` (inf when exact)."""
+    err = np.asarray(x_hat, dtype=np.float64) - np.asarray(x, dtype=np.float64)
+    mse = float(np.mean(err**2))
+    return float("inf") if mse == 0 else 10.0 * np.log10(255.0**2 / mse)
+
+
+def sliced_wasserstein(a, b, num_projections: int = 256, seed: int = 0) -> float:
+    """Sliced 1-Wasserstein distance between two point sets of equal size (N, D), in value units.
+
+    Mean over ``num_projections`` seeded random directions of the 1-D W1 between the projected,
+    sorted sets.
+    """
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 2:
+        raise ValueError(f"point sets must share one (N, D) shape, got {a.shape} and {b.shape}")
+    rng = np.random.default_rng(seed)
+    dirs = rng.standard_normal((num_projections, a.shape[1]))
+    dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
+    pa = np.sort(a @ dirs.T, axis=0)
+    pb = np.sort(b @ dirs.T, axis=0)
+    return float(np.mean(np.abs(pa - pb)))

@@ -1,0 +1,359 @@
+"""``rcc-diffusion report`` and :func:`demo`: real bits beside the KL, step by step.
+
+For each shipped checkpoint (hierarchy, T) the seed-0 swirl set (1024 x 2 bytes) is compressed
+with a real channel (UQ for uniform, chunked PFR for Gaussian) and with the ``ideal`` channel,
+decoded again (the round trip is checked), and the figures are collected:
+
+* per step: KL[q || p] along the coded chain, the model's NELBO term for that step (an
+  independent forward chain), real bits, real / KL, encoder time - all in bits per dimension
+  (bits / (N * D)) except the time;
+* totals: NELBO (prior + steps + data), ideal file (KL + data-term bytes + header), real file;
+* progressive: cumulative real bits after k steps vs PSNR and sliced-Wasserstein distance of
+  the denoised, ancestral and flow reconstructions.
+
+Outputs (in ``out_dir``): ``diffusion_report.json``, ``bits_vs_T.png``,
+``rate_distortion.png``, ``steps_<hierarchy>_T<T>.png``; the tables go to stdout.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import codec
+from . import data as _data
+from .train import CHECKPOINT_DIR, load_model
+
+__all__ = ["evaluate", "run_report", "demo", "format_steps", "format_totals"]
+
+
+def _available() -> list[tuple[str, int]]:
+    out = []
+    for p in sorted(CHECKPOINT_DIR.glob("*_T*.pt")):
+        h, t = p.stem.split("_T")
+        out.append((h, int(t)))
+    return sorted(out, key=lambda ht: (ht[0], ht[1]))
+
+
+def evaluate(model, x=None, channel: str | None = None, seed: int = 0, progressive: bool = True,
+             recon_seed: int = 0, nelbo_seed: int = 0) -> dict:
+    """Compress ``x`` (default: seed-0 swirl) with ``model`` through ``channel``; decode; measure.
+
+    Returns a JSON-ready dict (bits per dimension unless a key says otherwise):
+    ``steps`` (list of per-step dicts: ``k``, ``i``, ``kl``, ``nelbo_term``, ``real``,
+    ``real_over_kl``, ``seconds``, channel diagnostics), ``nelbo`` (model NELBO and its terms),
+    ``kl_total``, ``data_nll``, ``data_real``, ``header``, ``real_total``, ``encode_seconds``,
+    ``decode_seconds``, ``lossless`` (bool) and, if ``progressive``, ``progressive`` (list over
+    k = 0..T of cumulative real bits and PSNR / sliced-Wasserstein of each reconstruction).
+    """
+    x = _data.swirl() if x is None else np.asarray(x)
+    n = x.size
+    t0 = time.perf_counter()
+    res = codec.encode(model, x, channel=channel, seed=seed)
+    enc_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    dec = codec.decode(res.blob, model)
+    dec_s = time.perf_counter() - t0
+    with torch.no_grad():
+        nel = model.nelbo(x, torch.Generator().manual_seed(nelbo_seed))
+    steps = []
+    for k in range(model.num_steps):
+        real = float(res.step_bits[k]) / n
+        kl = float(res.kl_bits[k]) / n
+        row = {
+            "k": k + 1,
+            "i": model.num_steps - k,
+            "kl": kl,
+            "nelbo_term": float(nel["steps"][k]),
+            "real": real,
+            "real_over_kl": real / kl if kl > 0 else math.nan,
+            "seconds": float(res.step_seconds[k]),
+        }
+        info = res.step_info[k] if k < len(res.step_info) else {}
+        for key, v in info.items():
+            row[key] = v / n if key in ("info_bits", "payload_bits") else v
+        steps.append(row)
+    out = {
+        "hierarchy": model.kind,
+        "steps_T": model.num_steps,
+        "channel": res.channel,
+        "num_points": int(x.shape[0]),
+        "dim": int(x.shape[1]),
+        "seed": seed,
+        "steps": steps,
+        "nelbo": {"total": nel["total"], "prior": nel["prior"], "data": nel["data"],
+                  "diffusion": float(np.sum(nel["steps"]))},
+        "kl_total": res.kl_bits_total / n,
+        "data_nll": res.data_nll_bits / n,
+        "data_real": 8.0 * res.data_bytes / n,
+        "header": 8.0 * res.header_bytes / n,
+        "real_total": res.bits_per_dim(),
+        "file_bytes": len(res.blob),
+        "counts_bytes": res.counts_bytes,
+        "encode_seconds": enc_s,
+        "decode_seconds": dec_s,
+        "lossless": bool(dec.x is not None and np.array_equal(dec.x, x)),
+    }
+    out["real_over_nelbo"] = out["real_total"] / nel["total"]
+    if progressive:
+        prog = []
+        cum = 8.0 * (res.header_bytes - 4)
+        mdl = codec._model64(model)
+        with torch.no_grad(), codec._one_thread():
+            cums = np.concatenate([[cum], cum + np.cumsum(res.step_bits)])
+            for k in _progressive_ks(model.num_steps):
+                cum = float(cums[k])
+                z = torch.as_tensor(_data_z(res, k, x.shape, seed))
+                den, anc, flow = codec.reconstructions(mdl, z, model.num_steps - k, recon_seed)
+                row = {"k": k, "bits": cum / n}
+                for name, rec in (("denoised", den), ("ancestral", anc), ("flow", flow)):
+                    row[f"psnr_{name}"] = codec.psnr(rec, x)
+                    row[f"swd_{name}"] = codec.sliced_wasserstein(rec, x)
+                prog.append(row)
+        prog.append({"k": "lossless", "bits": out["real_total"], "psnr_denoised": math.inf,
+                     "swd_denoised": 0.0})
+        out["progressive"] = prog
+    return out
+
+
+def _progressive_ks(T: int) -> list[int]:
+    """Prefix lengths evaluated: all for T <= 20, else a log-spaced set (reconstructions from
+    step k cost T - k more network passes each)."""
+    if T <= 20:
+        return list(range(T + 1))
+    return sorted({0, T} | {T - max(1, round(T * f)) for f in (0.5, 0.2, 0.1, 0.05, 0.02, 0.01)})
+
+
+def _data_z(res, k, shape, seed):
+    if k == 0:
+        return codec._shared_normals(seed, shape)
+    return res.latents[k - 1]
+
+
+# ------------------------------------------------------------------------------------ tables
+def format_steps(r: dict) -> str:
+    """Per-step table of one :func:`evaluate` result."""
+    lines = [
+        f"{r['hierarchy']} T={r['steps_T']} channel={r['channel']}  (bits/dim; N={r['num_points']}, D={r['dim']})",
+        f"{'k':>4} {'i':>4} {'KL':>9} {'NELBO-term':>11} {'real':>9} {'real/KL':>8} {'time[s]':>8}",
+    ]
+    for s in r["steps"]:
+        lines.append(
+            f"{s['k']:>4} {s['i']:>4} {s['kl']:>9.4f} {s['nelbo_term']:>11.4f} {s['real']:>9.4f} "
+            f"{s['real_over_kl']:>8.4f} {s['seconds']:>8.3f}"
+        )
+    lines.append(
+        f"{'sum':>9} {r['kl_total']:>9.4f} {r['nelbo']['diffusion']:>11.4f} "
+        f"{sum(s['real'] for s in r['steps']):>9.4f}"
+    )
+    lines.append(
+        f"  data term: NLL {r['data_nll']:.4f}, real {r['data_real']:.4f};  header+CRC {r['header']:.4f};  "
+        f"prior term (not sent) {r['nelbo']['prior']:.4f}"
+    )
+    lines.append(
+        f"  total: NELBO {r['nelbo']['total']:.4f}, KL+data {r['kl_total'] + r['data_nll']:.4f}, "
+        f"real {r['real_total']:.4f} ({r['file_bytes']} bytes), real/NELBO {r['real_over_nelbo']:.4f}, "
+        f"lossless {r['lossless']}, encode {r['encode_seconds']:.1f} s, decode {r['decode_seconds']:.1f} s"
+    )
+    return "\n".join(lines)
+
+
+def format_totals(results: list[dict]) -> str:
+    """One line per (hierarchy, T, channel): NELBO, KL + data, real, real/NELBO, time."""
+    lines = [
+        f"{'hierarchy':<9} {'T':>5} {'channel':<7} {'NELBO':>8} {'KL+data':>8} {'real':>8} {'real/NELBO':>10} "
+        f"{'enc[s]':>7} {'dec[s]':>7} lossless",
+    ]
+    for r in results:
+        real = r["real_total"]
+        mark = " " if r["counts_bytes"] else "*"
+        lines.append(
+            f"{r['hierarchy']:<9} {r['steps_T']:>5} {r['channel']:<7} {r['nelbo']['total']:>8.4f} "
+            f"{r['kl_total'] + r['data_nll']:>8.4f} {real:>7.4f}{mark} {real / r['nelbo']['total']:>10.4f} "
+            f"{r['encode_seconds']:>7.1f} {r['decode_seconds']:>7.1f} {r['lossless']}"
+        )
+    lines.append(
+        "(bits/dim on the seed-0 swirl set, N=1024, D=2; real = file size in bits / (N D); "
+        "* ideal channel: KL counted for the steps, real bytes for data term and header)"
+    )
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------ plots
+def _plots(results: list[dict], out: Path) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    files = []
+    # bits/dim vs T
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for h, color in (("gaussian", "tab:blue"), ("uniform", "tab:orange")):
+        rs = [r for r in results if r["hierarchy"] == h]
+        ts = sorted({r["steps_T"] for r in rs})
+        if not ts:
+            continue
+        nel = [next(r for r in rs if r["steps_T"] == t)["nelbo"]["total"] for t in ts]
+        ax.plot(ts, nel, "o--", color=color, label=f"{h}: NELBO (ideal channel)")
+        real = sorted((r["steps_T"], r["real_total"], r["channel"]) for r in rs if r["counts_bytes"])
+        if real:
+            chans = "/".join(sorted({c.upper() for _, _, c in real}))
+            ax.plot([a for a, _, _ in real], [b for _, b, _ in real], "s-", color=color,
+                    label=f"{h}: real file ({chans})")
+    ax.set_xscale("log")
+    ax.set_xlabel("number of steps T")
+    ax.set_ylabel("bits / dim (seed-0 swirl)")
+    ax.set_title("Lossless rate vs T")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "bits_vs_T.png", dpi=120)
+    plt.close(fig)
+    files.append("bits_vs_T.png")
+
+    # rate-distortion of the real-channel runs
+    rd = [r for r in results if r.get("progressive")]
+    # keep the plot readable: T = 5 real-channel runs and the ideal large-T run(s)
+    if len(rd) > 3:
+        rd = [r for r in rd if (r["steps_T"] == 5 and r["counts_bytes"]) or not r["counts_bytes"]] or rd[:3]
+    if rd:
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+        colors = ["tab:orange", "tab:blue", "tab:green", "tab:red", "tab:purple"]
+        for r, color in zip(rd, colors * 4):
+            prog = [p for p in r["progressive"] if p["k"] != "lossless"]
+            bits = [p["bits"] for p in prog]
+            lab = f"{r['hierarchy']} T={r['steps_T']} {r['channel']}"
+            for name, ls in (("denoised", "-"), ("ancestral", ":"), ("flow", "--")):
+                axes[0].plot(bits, [p[f"psnr_{name}"] for p in prog], ls, color=color, marker=".", label=f"{lab} {name}")
+                axes[1].plot(bits, [p[f"swd_{name}"] for p in prog], ls, color=color, marker=".", label=f"{lab} {name}")
+        axes[0].set_ylabel("PSNR [dB]")
+        axes[1].set_ylabel("sliced W1 to the data [8-bit units]")
+        axes[1].set_yscale("log")
+        for a in axes:
+            a.set_xlabel("cumulative bits / dim (real; ideal: KL)")
+            a.grid(alpha=0.3)
+        axes[0].legend(fontsize=7)
+        fig.suptitle("Progressive decoding of the seed-0 swirl set (real bits)")
+        fig.tight_layout()
+        fig.savefig(out / "rate_distortion.png", dpi=120)
+        plt.close(fig)
+        files.append("rate_distortion.png")
+
+    # per-step real vs KL
+    for r in results:
+        if not r["counts_bytes"]:
+            continue
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        k = np.array([s["k"] for s in r["steps"]])
+        ax.bar(k - 0.2, [s["kl"] for s in r["steps"]], 0.4, label="KL")
+        ax.bar(k + 0.2, [s["real"] for s in r["steps"]], 0.4, label=f"real ({r['channel']})")
+        ax.set_xlabel("step k (sent k-th; i = T - k + 1)")
+        ax.set_ylabel("bits / dim")
+        ax.set_title(f"{r['hierarchy']} T={r['steps_T']}: real bits vs KL per step")
+        ax.legend()
+        fig.tight_layout()
+        name = f"steps_{r['hierarchy']}_T{r['steps_T']}.png"
+        fig.savefig(out / name, dpi=110)
+        plt.close(fig)
+        files.append(name)
+    return files
+
+
+def _jsonable(o):
+    if isinstance(o, dict):
+        return {k: _jsonable(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_jsonable(v) for v in o]
+    if isinstance(o, (np.floating, float)):
+        v = float(o)
+        return v if math.isfinite(v) else str(v)
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.bool_):
+        return bool(o)
+    return o
+
+
+def run_report(out_dir="out", quick: bool = False, gaussian_channel: str = "pfr",
+               configs: list[tuple[str, int, str]] | None = None, max_real_gaussian_T: int = 20,
+               verbose: bool = True) -> list[dict]:
+    """Evaluate every shipped checkpoint, print the tables, write JSON and plots into ``out_dir``.
+
+    Parameters
+    ----------
+    out_dir : path
+    quick : bool
+        Only T = 5 (both hierarchies): about a minute.
+    gaussian_channel : str
+        Real channel for Gaussian steps ("pfr", "orc" or "mrc"); falls back to "ideal" only if
+        rcc has no ``compress``.
+    configs : list of (hierarchy, T, channel), optional
+        Override the list of runs.
+    max_real_gaussian_T : int
+        Gaussian checkpoints with larger T are run with the ideal channel only (thousands of
+        chunked messages would take long).
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if configs is None:
+        configs = []
+        for h, t in _available():
+            if quick and t != 5:
+                continue
+            configs.append((h, t, "ideal"))
+            if h == "uniform":
+                configs.append((h, t, "uq"))
+            elif t <= max_real_gaussian_T:
+                configs.append((h, t, gaussian_channel))
+    results = []
+    torch.set_num_threads(1)
+    for h, t, ch in configs:
+        model = load_model(CHECKPOINT_DIR / f"{h}_T{t}.pt")
+        try:
+            r = evaluate(model, channel=ch, progressive=(ch != "ideal") or (h == "gaussian" and t > max_real_gaussian_T))
+        except ValueError as exc:  # e.g. rcc.compress not there yet
+            if verbose:
+                print(f"skipped {h} T={t} channel={ch}: {exc}")
+            continue
+        results.append(r)
+        if verbose and ch != "ideal":
+            print(format_steps(r))
+            print()
+    text = format_totals(results)
+    if verbose:
+        print(text)
+    files = _plots(results, out)
+    (out / "diffusion_report.json").write_text(json.dumps(_jsonable(results), indent=1))
+    (out / "diffusion_report.txt").write_text(
+        "\n\n".join(format_steps(r) for r in results if r["channel"] != "ideal") + "\n\n" + text + "\n"
+    )
+    if verbose:
+        print(f"wrote {out / 'diffusion_report.json'}, {', '.join(files)} in {out}")
+    return results
+
+
+def demo(out_dir="out/diffusion", gaussian_channel: str = "pfr", verbose: bool = True) -> list[dict]:
+    """Compress the seed-0 swirl set with both hierarchies (shipped T = 5 checkpoints), each step
+    through a real rcc channel (UQ; chunked PFR), print the tables and write the plots.
+
+    Takes well under two minutes on one CPU core.
+    """
+    import rcc
+
+    g_ch = gaussian_channel if (hasattr(rcc, "compress") or _has_chunked()) else "ideal"
+    configs = [("uniform", 5, "uq"), ("uniform", 5, "ideal"), ("gaussian", 5, g_ch), ("gaussian", 5, "ideal")]
+    return run_report(out_dir, configs=configs, verbose=verbose)
+
+
+def _has_chunked() -> bool:
+    try:
+        from rcc.chunked import compress  # noqa: F401
+
+        return True
+    except ImportError:
+        return False

@@ -1,0 +1,54 @@
+"""Compress the seed-0 swirl set with a shipped diffusion model, progressively, with real bits.
+
+    python examples/diffusion_swirl.py                       # uniform (UQDM), T = 5, channel UQ
+    python examples/diffusion_swirl.py --hierarchy gaussian  # Gaussian (VDM), chunked PFR
+    python examples/diffusion_swirl.py --smoke               # 64 points, seconds
+
+Prints real bits beside the KL for every step, checks the lossless round trip, then decodes
+prefixes of the file and prints the PSNR of the progressive reconstructions.
+"""
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import torch
+
+import diffusion
+from diffusion import codec, data
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--hierarchy", choices=["uniform", "gaussian"], default="uniform")
+    ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--channel", default=None, help="uq | pfr | orc | mrc | ideal")
+    ap.add_argument("--smoke", action="store_true", help="64 points only")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(1)
+
+    model = diffusion.load_pretrained(args.hierarchy, args.steps)
+    x = data.swirl()
+    if args.smoke:
+        x = x[:64]
+    n = x.size
+    res = codec.encode(model, x, channel=args.channel, seed=0)
+    print(f"{args.hierarchy} T={args.steps}, channel {res.channel}: {len(res.blob)} bytes, "
+          f"{res.bits_per_dim():.4f} bits/dim (KL + data term {(res.kl_bits_total + res.data_nll_bits) / n:.4f})")
+    for k, (kl, real) in enumerate(zip(res.kl_bits, res.step_bits), 1):
+        print(f"  step {k}: KL {kl / n:.4f}  real {real / n:.4f} bits/dim")
+    out = codec.decode(res.blob, model)
+    assert np.array_equal(out.x, x), "lossless round trip failed"
+    print("lossless round trip: ok")
+    offset = res.header_bytes - 4
+    for k in range(model.num_steps + 1):
+        prefix = res.blob[: offset + sum(res.step_bytes[:k])]
+        dec = codec.decode(prefix, model, num_steps=k, reconstruct=True, check_crc=False)
+        print(f"  after {k} steps ({8 * len(prefix) / n:.3f} bits/dim): PSNR denoised "
+              f"{codec.psnr(dec.denoised, x):.2f} dB, flow {codec.psnr(dec.flow, x):.2f} dB, "
+              f"ancestral {codec.psnr(dec.ancestral, x):.2f} dB")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
