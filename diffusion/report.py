@@ -343,17 +343,5 @@ def demo(out_dir="out/diffusion", gaussian_channel: str = "pfr", verbose: bool =
 
     Takes well under two minutes on one CPU core.
     """
-    import rcc
-
-    g_ch = gaussian_channel if (hasattr(rcc, "compress") or _has_chunked()) else "ideal"
-    configs = [("uniform", 5, "uq"), ("uniform", 5, "ideal"), ("gaussian", 5, g_ch), ("gaussian", 5, "ideal")]
+    configs = [("uniform", 5, "uq"), ("uniform", 5, "ideal"), ("gaussian", 5, gaussian_channel), ("gaussian", 5, "ideal")]
     return run_report(out_dir, configs=configs, verbose=verbose)
-
-
-def _has_chunked() -> bool:
-    try:
-        from rcc.chunked import compress  # noqa: F401
-
-        return True
-    except ImportError:
-        return False

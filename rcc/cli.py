@@ -1,4 +1,5 @@
-"""Command line: ``rcc bench`` (coding-cost table, ``--speed`` for throughput ratios).
+"""Command line: ``rcc demo`` (diffusion compression of the swirl data, the main job) and
+``rcc bench`` (coding-cost tables, ``--speed`` for throughput ratios).
 
 Also runs as ``python -m rcc``.
 """
@@ -116,6 +117,18 @@ def _bench(args) -> int:
     return 0
 
 
+def _demo(args) -> int:
+    try:
+        import diffusion
+    except ImportError as err:  # torch is an optional dependency of rcc
+        raise SystemExit(
+            f"rcc demo needs the diffusion extra ({err}); install it with: pip install 'rcc-toolkit[diffusion]'"
+        ) from None
+    diffusion.demo(out_dir=args.out, gaussian_channel=args.gaussian_channel)
+    print(f"# plots and JSON in {args.out}/")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="rcc", description="reverse channel coding with real bitstreams")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -128,6 +141,11 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--seeds", type=int, default=200, help="messages per PFR row (default 200)")
     b.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
     b.set_defaults(func=_bench)
+    d = sub.add_parser("demo", help="compress the swirl data with Gaussian and uniform diffusion (needs torch)")
+    d.add_argument("--out", default="out/demo", help="directory for plots and JSON (default out/demo)")
+    d.add_argument("--gaussian-channel", default="pfr", choices=["pfr", "orc", "mrc", "ideal"],
+                   help="rcc channel for the Gaussian hierarchy's steps (default pfr)")
+    d.set_defaults(func=_demo)
     args = parser.parse_args(argv)
     return args.func(args)
 
