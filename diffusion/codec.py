@@ -17,8 +17,10 @@ Compression with Gaussian Diffusion", 2022).
 
 Channels (``channel=``):
 
-* ``"uq"`` - uniform hierarchy only: :class:`rcc.UQ` (universal quantisation; Ziv 1985;
-  Agustsson & Theis 2020), exact for the UQDM step, costs the index entropy under ``p``.
+* ``"uq"`` - uniform hierarchy only: universal quantisation (Ziv 1985; Agustsson & Theis 2020),
+  exact for the UQDM step, costs the index entropy under ``p``. All T steps go through one
+  :class:`rcc.UQStream` (one ANS stream, one pair of check symbols, one tail), so the framing is
+  paid once per file, not once per step.
 * ``"pfr"``, ``"orc"``, ``"mrc"`` - Gaussian hierarchy: ``rcc.compress(q, p, method=...,
   chunk_bits=...)``, chunked across all N * D coordinates of the step.
 * ``"ideal"`` - either hierarchy: samples q exactly from shared randomness and *counts* the KL
@@ -28,12 +30,18 @@ File layout (integers are LEB128 varints; every header field costs real bits, so
 
     b"RD"  flags(1: version << 4 | hierarchy << 3 | channel)  T  N  D  seed
     [chunked channels: chunk_bits f32, count, rcc container parameters]
-    T x ( len  step-payload )    data-term ANS words (to the end, zero high bytes dropped)
+    uq:         len  stream-payload          (one rcc.UQStream for all T steps)
+    otherwise:  T x ( len  step-payload )
+    data-term ANS words (to the end, zero high bytes dropped)
     CRC32(4, little endian) of fingerprint(4) + everything before it
 
-Each UQ step record holds only the rcc message payload (the decoder knows method, parameters,
-seed, shape and the step width); a chunked step holds ``payload_bits`` and the payload of its
-``rcc.compress`` blob (the container parameters are in the file header).
+The UQ stream record holds only the ``rcc.UQStream`` payload (its ANS words): the decoder knows
+the method, the parameters (T pushes), the seed, the shape (T N D elements) and every step width,
+and rebuilds the rcc container. The stream is a stack that the encoder fills last step first, so
+the decoder pops step T first: decoding the first k steps pops k pushes and stops (the whole
+stream record must be there; a byte prefix that cuts it is reported as truncated).
+A chunked step holds ``payload_bits`` and the payload of its ``rcc.compress`` blob (the
+container parameters are in the file header).
 The model fingerprint (a CRC32 of its float64 parameters) is not stored but folded into the
 file's CRC: decoding with another model is an error, not garbage.
 
@@ -68,7 +76,7 @@ __all__ = [
 ]
 
 MAGIC = b"RD"
-VERSION = 1
+VERSION = 2  # 2: the uq channel codes all steps in one rcc.UQStream (1: one rcc.UQ per step)
 _HIER = {"gaussian": 0, "uniform": 1}
 _HIER_INV = {v: k for k, v in _HIER.items()}
 CHANNELS = ("ideal", "uq", "pfr", "orc", "mrc")
@@ -248,45 +256,67 @@ class IdealChannel(_Channel):
 
 
 class UQChannel(_Channel):
-    """``rcc.UQ``: universal quantisation of the UQDM step (exact; cost = index entropy under p).
+    """``rcc.UQStream``: universal quantisation of every UQDM step in one ANS stream (exact;
+    cost = index entropy under p, plus one stream's framing per file).
 
     The step width Delta is known to the decoder (it comes from the schedule), so it is passed
-    as ``step=`` and not sent; the logistic prior always uses UQ's table mode. The file keeps only
-    the message payload (the ANS words): method, parameters, seed and shape are implied, and the
-    decoder rebuilds the rcc container from them.
+    as ``step=`` and never sent; the logistic prior always uses UQ's table mode (no side
+    information per step). The file keeps only the stream payload (the ANS words): method,
+    parameters, seed and shape are implied, and the decoder rebuilds the rcc container from them.
+
+    Encoder: ``start(seed)``, ``encode(q, p, seed)`` per step (returns ``(b"", sample)``),
+    ``finish()`` -> the stream record. Decoder: ``start_decode(record, seed, T, size)``,
+    ``decode(b"", p, seed, size)`` per step, ``finish_decode()`` after all T.
     """
 
     name = "uq"
-    #: UQ's container parameters for a Logistic prior with the step not sent: (table mode, 0)
-    PARAMS = (2, 0)
+    streaming = True
 
     def __init__(self):
         import rcc
 
-        if not hasattr(rcc, "UQ"):
-            raise ValueError("the 'uq' channel needs rcc.UQ, which this rcc does not provide yet")
-        self._uq = rcc.UQ()
+        if not hasattr(rcc, "UQStream"):
+            raise ValueError("the 'uq' channel needs rcc.UQStream, which this rcc does not provide yet")
+        self._rcc = rcc
+        self._enc = self._dec = None
 
     @staticmethod
-    def _step(q: UniformStep) -> np.ndarray:
+    def _step(q) -> np.ndarray:
         return q.delta.detach().to(torch.float64).expand_as(q.loc).numpy().ravel()
+
+    def start(self, seed: int) -> None:
+        self._enc = self._rcc.UQStream(seed=int(seed))
 
     def encode(self, q, p, seed):
         if not isinstance(q, UniformStep) or not isinstance(p, LogisticUniformStep):
             raise ValueError("the 'uq' channel needs the uniform hierarchy (UniformStep, LogisticUniformStep)")
-        step = self._step(q)
-        msg = self._uq.encode(q.to_rcc(), p.to_rcc(), seed=seed, step=step, send_step=False)
-        if tuple(msg.params) != self.PARAMS or msg.num_bits != 8 * len(msg.payload):
-            raise RuntimeError(f"rcc.UQ returned parameters {msg.params}; this codec expects {self.PARAMS}")
-        self.last_info = {"info_bits": float(msg.info.get("info_bits", np.nan))}
-        return bytes(msg.payload), np.asarray(msg.sample, dtype=np.float64).ravel()
+        sample = self._enc.push(q.to_rcc(), p.to_rcc(), step=self._step(q))
+        self.last_info = {"info_bits": float(self._enc.push_info[-1]["info_bits"])}
+        return b"", np.asarray(sample, dtype=np.float64).ravel()
 
-    def decode(self, payload, p, seed, size):
+    def finish(self) -> tuple[bytes, np.ndarray]:
+        """The stream record (varint length + payload) and each step's share of it in bits
+        (the ANS stream's growth while coding the step, plus an equal part of the framing)."""
+        payload = self._enc.payload
+        rec = bytearray()
+        _put_varint(rec, len(payload))
+        rec += payload
+        bits = self._enc.push_bits
+        bits += (8.0 * len(rec) - bits.sum()) / max(len(bits), 1)
+        return bytes(rec), bits
+
+    def start_decode(self, payload: bytes, seed: int, num_steps: int, size: int) -> None:
         from rcc.container import Container, pack
 
-        blob = pack(Container("uq", self.PARAMS, int(seed), (int(size),), bytes(payload), 8 * len(payload)))
-        step = p.delta.detach().to(torch.float64).expand_as(p.loc).numpy().ravel()
-        return np.asarray(self._uq.decode(blob, p.to_rcc(), seed=seed, step=step), dtype=np.float64).ravel()
+        blob = pack(Container("uq_stream", (int(num_steps),), int(seed), (int(num_steps) * int(size),),
+                              bytes(payload), 8 * len(payload)))
+        self._dec = self._rcc.UQStream.decoder(blob, seed=int(seed))
+
+    def decode(self, payload, p, seed, size):
+        return np.asarray(self._dec.pop(p.to_rcc(), self._step(p)), dtype=np.float64).ravel()
+
+    def finish_decode(self) -> None:
+        self._dec.finish()
 
 
 class ChunkedChannel(_Channel):
@@ -448,6 +478,11 @@ class EncodeResult:
     num_points, dim, num_steps : int
     step_bytes : list[int]
         Bytes of each step's record (length prefix included), in sending order (i = T .. 1).
+        For ``uq`` (one stream for all steps) the stream record's bytes split by
+        ``step_bits_real``, rounded so that they add up to the record.
+    step_bits_real : np.ndarray (T,) or None
+        ``uq``: each step's share of the stream record in bits (the ANS stream's growth while
+        coding it, plus an equal part of the framing); None for the other channels.
     data_bytes : int
         Bytes of the data-term record.
     header_bytes : int
@@ -483,6 +518,7 @@ class EncodeResult:
     counts_bytes: bool = True
     step_info: list = field(default_factory=list)
     latents: list = field(default_factory=list)
+    step_bits_real: np.ndarray | None = None
 
     @property
     def kl_bits_total(self) -> float:
@@ -491,6 +527,8 @@ class EncodeResult:
     @property
     def step_bits(self) -> np.ndarray:
         """Cost of each step in bits: real bytes * 8, or the KL for the ideal channel."""
+        if self.step_bits_real is not None:
+            return np.asarray(self.step_bits_real, dtype=np.float64)
         if self.counts_bytes:
             return 8.0 * np.asarray(self.step_bytes, dtype=np.float64)
         return np.asarray(self.kl_bits, dtype=np.float64)
@@ -576,6 +614,9 @@ def encode(
     kl_bits = np.zeros(T)
     secs = np.zeros(T)
     step_bytes, step_info, latents = [], [], []
+    streaming = getattr(ch, "streaming", False)
+    if streaming:
+        ch.start(seed)
     with _one_thread():
         m = _model64(model)
         f = m.encode_data(x)
@@ -586,15 +627,26 @@ def encode(
             q = m.posterior(z, f, i)
             kl_bits[k] = float(m.step_kl(q, p).sum()) / np.log(2.0)
             payload, sample = ch.encode(q, p, _step_seed(seed, i))
-            rec = bytearray()
-            _put_varint(rec, len(payload))
-            rec += payload
-            out += rec
-            step_bytes.append(len(rec))
+            if not streaming:
+                rec = bytearray()
+                _put_varint(rec, len(payload))
+                rec += payload
+                out += rec
+                step_bytes.append(len(rec))
             z = torch.as_tensor(sample.reshape(N, D))
             latents.append(sample.reshape(N, D))
             secs[k] = time.perf_counter() - t0
             step_info.append(dict(getattr(ch, "last_info", {})))
+        step_bits_real = None
+        if streaming:
+            t0 = time.perf_counter()
+            rec, step_bits_real = ch.finish()
+            secs[-1] += time.perf_counter() - t0
+            out += rec
+            # whole bytes per step: rounded cumulative shares (they sum to the record's bytes)
+            ends = np.round(np.cumsum(step_bits_real) / 8.0).astype(np.int64)
+            ends[-1] = len(rec)
+            step_bytes = np.diff(np.concatenate([[0], ends])).tolist()
         nll = float(m.data_nll(z, x).sum()) / np.log(2.0)
         words = _encode_data(m, z, x)
     rec = words
@@ -623,6 +675,7 @@ def encode(
         counts_bytes=ch.counts_bytes,
         step_info=step_info,
         latents=latents,
+        step_bits_real=step_bits_real,
     )
 
 
@@ -700,13 +753,20 @@ def decode(
     r = _Reader(blob, end)
     r.pos = hdr["_offset"]
     ch.read_header(r)
+    streaming = getattr(ch, "streaming", False)
+    if streaming and k_max > 0:  # decoding no step needs no stream
+        stream = r.take(r.varint())
+        try:
+            ch.start_decode(stream, seed, T, N * D)
+        except ValueError as exc:
+            _raise(f"the step stream does not decode: {exc}")
     x = None
     with _one_thread():
         m = _model64(model)
         z = torch.as_tensor(_shared_normals(seed, (N, D)))
         for k, i in enumerate(range(T, T - k_max, -1)):
             p = _prior64(m, z, i)
-            payload = r.take(r.varint())
+            payload = b"" if streaming else r.take(r.varint())
             try:
                 sample = ch.decode(payload, p, _step_seed(seed, i), N * D)
             except CodecError:
@@ -716,6 +776,11 @@ def decode(
             if sample.shape != (N * D,) or not np.all(np.isfinite(sample)):
                 _raise(f"step {k + 1} (i={i}) decoded to a bad sample")
             z = torch.as_tensor(sample.reshape(N, D))
+        if streaming and k_max == T:
+            try:
+                ch.finish_decode()
+            except ValueError as exc:
+                _raise(f"the step stream does not end cleanly: {exc}")
         if k_max == T and num_steps is None:
             if not check_crc:
                 _raise("lossless decoding needs the whole file (check_crc=True)")

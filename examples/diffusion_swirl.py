@@ -41,10 +41,13 @@ def main(argv=None) -> int:
     assert np.array_equal(out.x, x), "lossless round trip failed"
     print("lossless round trip: ok")
     offset = res.header_bytes - 4
+    cum = offset * 8 + np.concatenate([[0.0], np.cumsum(res.step_bits)])
     for k in range(model.num_steps + 1):
-        prefix = res.blob[: offset + sum(res.step_bytes[:k])]
-        dec = codec.decode(prefix, model, num_steps=k, reconstruct=True, check_crc=False)
-        print(f"  after {k} steps ({8 * len(prefix) / n:.3f} bits/dim): PSNR denoised "
+        # uq sends all steps in one stream: decode its first k pushes (the bits are k steps' share);
+        # the other channels decode a prefix of the file
+        blob = res.blob if res.channel == "uq" else res.blob[: offset + sum(res.step_bytes[:k])]
+        dec = codec.decode(blob, model, num_steps=k, reconstruct=True, check_crc=False)
+        print(f"  after {k} steps ({cum[k] / n:.3f} bits/dim): PSNR denoised "
               f"{codec.psnr(dec.denoised, x):.2f} dB, flow {codec.psnr(dec.flow, x):.2f} dB, "
               f"ancestral {codec.psnr(dec.ancestral, x):.2f} dB")
     return 0

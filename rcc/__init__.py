@@ -18,7 +18,7 @@ from .hybrid import Hybrid
 from .mrc import MRC
 from .orc import ORC
 from .pfr import PFR
-from .uq import UQ
+from .uq import UQ, UQStream
 
 __version__ = "0.1.0"
 
@@ -37,6 +37,7 @@ __all__ = [
     "MRC",
     "Hybrid",
     "UQ",
+    "UQStream",
     "compress",
     "decompress",
     "CompressReport",

@@ -31,7 +31,7 @@ __all__ = ["Message", "Container", "pack", "unpack", "FORMAT_VERSION", "METHODS"
 
 MAGIC = b"RCC"
 FORMAT_VERSION = 1
-METHODS = {"uq": 1, "pfr": 2, "orc": 3, "mrc": 4, "hybrid": 5, "chunked": 16}
+METHODS = {"uq": 1, "pfr": 2, "orc": 3, "mrc": 4, "hybrid": 5, "uq_stream": 6, "chunked": 16}
 _METHOD_NAMES = {v: k for k, v in METHODS.items()}
 _MAX_PARAMS = 64
 _MAX_NDIM = 32

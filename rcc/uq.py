@@ -73,7 +73,7 @@ from .distributions import Distribution, Gaussian, Laplace, Logistic, Uniform
 from .errors import DecodeError
 from .random import DOMAIN_DITHER, _fill_uniforms, check_seed, seed_key
 
-__all__ = ["UQ", "dither", "MODE_GAUSSIAN", "MODE_LAPLACE", "MODE_TABLE"]
+__all__ = ["UQ", "UQStream", "UQStreamDecoder", "dither", "MODE_GAUSSIAN", "MODE_LAPLACE", "MODE_TABLE"]
 
 MODE_GAUSSIAN = 0
 MODE_LAPLACE = 1
@@ -422,7 +422,7 @@ def _quantized_model(mode: int, kmin: int, kmax: int):
 
 
 # ----------------------------------------------------------------------------------------------
-# public class
+# shared encoder / decoder steps (UQ is a one-push stream with its own framing)
 
 
 def _check_prior(p, shape, error=ValueError) -> Distribution:
@@ -458,9 +458,146 @@ def _check_step(step, shape) -> np.ndarray:
     return np.ascontiguousarray(arr).reshape(-1)
 
 
+def _channel_input(q, p, step):
+    """Validate ``(q, p, step)``; returns ``(shape, p_flat, mu, step_flat)`` (flat float64)."""
+    if not isinstance(q, Uniform):
+        raise ValueError(f"UQ needs q to be an rcc.Uniform (a uniform-noise channel); got {type(q).__name__}")
+    shape = tuple(q.shape)
+    p_flat = _check_prior(p, shape)
+    n = q.size
+    low = np.ascontiguousarray(q.a, dtype=np.float64).reshape(-1)
+    high = np.ascontiguousarray(q.b, dtype=np.float64).reshape(-1)
+    if step is None:
+        step_flat = high - low
+        if not (np.isfinite(step_flat).all() and (step_flat > 0).all()):
+            raise ValueError("q's width high - low must be finite and > 0 everywhere")
+        if n and np.all(np.abs(step_flat - step_flat[0]) <= _width_tolerance(low, high, step_flat[0])):
+            # one common step up to the rounding of mu -+ step/2: take the first width
+            step_flat = np.full(n, step_flat[0])
+    else:
+        step_flat = _check_step(step, shape)
+        if not np.all(np.abs(step_flat - (high - low)) <= _width_tolerance(low, high, step_flat)):
+            raise ValueError("step does not match q's width high - low (beyond float rounding)")
+    mu = 0.5 * low + 0.5 * high
+    return shape, p_flat, mu, step_flat
+
+
+def _quantize(mu: np.ndarray, step: np.ndarray, u: np.ndarray):
+    """Indices ``k`` (int64) and the sample ``step (k + u)`` (flat float64)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        kf = np.floor(mu / step - u + 0.5)
+    if kf.size and not (np.isfinite(kf).all() and np.abs(kf).max() <= MAX_INDEX):
+        raise ValueError("mu/step is too large: the quantization index must satisfy |k| <= 2**30")
+    return kf.astype(np.int64), step * (kf + u)
+
+
+def _widen(kmin: int, kmax: int) -> tuple[int, int]:
+    """constriction's quantized families need a support of two symbols or more."""
+    if kmin == kmax:
+        return (kmin, kmin + 1) if kmin < MAX_INDEX else (kmin - 1, kmin)
+    return kmin, kmax
+
+
+def _quantizable(p_flat) -> bool:
+    return type(p_flat) in (Gaussian, Laplace)
+
+
+def _choose_mode(p_flat, step, u, kmin: int, kmax: int):
+    """Entropy model of a push: ``(mode, mean, scale)``; a pure function of what the decoder has."""
+    if _quantizable(p_flat) and kmax - kmin < MAX_QUANTIZED_RANGE:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            mean, scale = _quantized_params(p_flat, step, u)
+        if np.isfinite(mean).all() and np.isfinite(scale).all() and (scale > 0).all():
+            return (MODE_GAUSSIAN if isinstance(p_flat, Gaussian) else MODE_LAPLACE), mean, scale
+    return MODE_TABLE, None, None
+
+
+class _Counter:
+    """Encoder side, dry run: the symbols go nowhere (for the information content)."""
+
+    decoding = False
+
+    def categorical(self, probs, sym):
+        return sym
+
+    def uniform16(self, sym):
+        return sym
+
+
+def _encode_indices(coder, mode, k, p_flat, step, u, kmin, kmax, mean, scale) -> tuple[float, int]:
+    """Put the indices ``k`` of one push on the ANS stack ``coder`` (None: dry run) so that they
+    decode in order; returns ``(info_bits, escapes)``."""
+    if mode != MODE_TABLE:
+        if coder is not None:
+            model = _guard("entropy model", _quantized_model, mode, kmin, kmax, error=ValueError)
+            _guard("entropy coding", coder.encode_reverse, k.astype(np.int32), model, mean, scale, error=ValueError)
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            return _quantized_info(mode, k, mean, scale), 0
+    law = _Law(p_flat)
+    lo, width, batches = _table_layout(law, step, u)
+    info_bits, escapes = 0.0, 0
+    io = _Recorder() if coder is not None else _Counter()
+    for b, idx in reversed(batches):  # a stack: last batch first, so batch 0 decodes first
+        bits, nesc = _table_batch(io, law, step, u, lo, width, b, idx, k=k)
+        if coder is not None:
+            io.flush(coder)
+        info_bits += bits
+        escapes += nesc
+    return info_bits, escapes
+
+
+def _decode_indices(coder, mode, p_flat, step, u, kmin, kmax) -> np.ndarray:
+    """Pop the indices of one push (int64, flat) off ``coder``; the inverse of :func:`_encode_indices`."""
+    if mode != MODE_TABLE:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            mean, scale = _quantized_params(p_flat, step, u)
+        if not (np.isfinite(mean).all() and np.isfinite(scale).all() and (scale > 0).all()):
+            raise DecodeError("prior and step give invalid entropy-model parameters (not the encoder's prior?)")
+        model = _guard("entropy model", _quantized_model, mode, kmin, kmax)
+        return _guard("entropy decoding", coder.decode, model, mean, scale).astype(np.int64)
+    law = _Law(p_flat)
+    lo, width, batches = _table_layout(law, step, u)
+    k = np.zeros(p_flat.size, dtype=np.int64)
+    reader = _Reader(coder)
+    for b, idx in batches:
+        _table_batch(reader, law, step, u, lo, width, b, idx, k_out=k)
+    return k
+
+
+def _ans_bytes(coder) -> bytes:
+    """The ANS words, uint32 little-endian, up to 3 zero high bytes of the top word dropped."""
+    body = np.asarray(coder.get_compressed(), dtype=np.uint32).astype("<u4").tobytes()
+    strip = 0
+    while strip < 3 and strip < len(body) and body[len(body) - 1 - strip] == 0:
+        strip += 1
+    return body[: len(body) - strip]
+
+
+def _ans_coder(rest: bytes):
+    """The inverse of :func:`_ans_bytes`: a decoder over the stream in ``rest``."""
+    if len(rest) % 4 == 0 and rest and rest[-1] == 0:
+        raise DecodeError("ANS stream ends in a zero byte (non-canonical): corrupted payload")
+    rest = rest + b"\x00" * (-len(rest) % 4)
+    words = np.frombuffer(rest, dtype="<u4").astype(np.uint32)
+    return _guard("reading the ANS stream", _ANS, words)
+
+
+def _check_end(coder) -> None:
+    _check_sentinel(coder, "end")
+    if not _guard("entropy decoding", coder.is_empty):
+        raise DecodeError("ANS stream has data left after the last symbol: corrupted payload")
+
+
+# ----------------------------------------------------------------------------------------------
+# public class
+
+
 class UQ:
     """Universal quantization: exact simulation of ``x = mu + U(-step/2, step/2)`` in
     about ``-log2 P(k | u)`` bits (see the module docstring for the scheme and the format).
+
+    One message per call; to send many sequential steps in one ANS stream with one header (a few
+    bits of framing per step instead of ~60), use :class:`UQStream`.
 
     Methods
     -------
@@ -515,26 +652,9 @@ class UQ:
             ``sample`` (q's shape, float64), ``num_bits`` (payload bits) and ``info`` with
             ``info_bits`` (``-sum log2 P(k | u)``, bits), ``num_elements``, ``escapes``, ``mode``.
         """
-        if not isinstance(q, Uniform):
-            raise ValueError(f"UQ needs q to be an rcc.Uniform (a uniform-noise channel); got {type(q).__name__}")
+        shape, p_flat, mu, step_flat = _channel_input(q, p, step)
         seed = check_seed(seed)
-        shape = tuple(q.shape)
-        p_flat = _check_prior(p, shape)
         n = q.size
-        low = np.ascontiguousarray(q.a, dtype=np.float64).reshape(-1)
-        high = np.ascontiguousarray(q.b, dtype=np.float64).reshape(-1)
-        if step is None:
-            step_flat = high - low
-            if not (np.isfinite(step_flat).all() and (step_flat > 0).all()):
-                raise ValueError("q's width high - low must be finite and > 0 everywhere")
-            if np.all(np.abs(step_flat - step_flat[0]) <= _width_tolerance(low, high, step_flat[0])):
-                # one common step up to the rounding of mu -+ step/2: take the first width
-                step_flat = np.full(n, step_flat[0])
-        else:
-            step_flat = _check_step(step, shape)
-            if not np.all(np.abs(step_flat - (high - low)) <= _width_tolerance(low, high, step_flat)):
-                raise ValueError("step does not match q's width high - low (beyond float rounding)")
-        mu = 0.5 * low + 0.5 * high
         constant = bool(np.all(step_flat == step_flat[0]))
         if send_step is None:
             send_step = constant
@@ -545,56 +665,22 @@ class UQ:
         send_step = bool(send_step)
 
         u = dither(seed, n)
-        with np.errstate(over="ignore", invalid="ignore"):
-            kf = np.floor(mu / step_flat - u + 0.5)
-        if not (np.isfinite(kf).all() and np.abs(kf).max() <= MAX_INDEX):
-            raise ValueError("mu/step is too large: the quantization index must satisfy |k| <= 2**30")
-        k = kf.astype(np.int64)
-        sample = (step_flat * (kf + u)).reshape(shape)
-
-        kmin, kmax = int(k.min()), int(k.max())
-        if kmin == kmax:  # constriction needs a support of two symbols or more
-            kmin, kmax = (kmin, kmin + 1) if kmin < MAX_INDEX else (kmin - 1, kmin)
-        mode = MODE_TABLE
-        mean = scale = None
-        if isinstance(p_flat, (Gaussian, Laplace)) and type(p_flat) in _KNOWN and kmax - kmin < MAX_QUANTIZED_RANGE:
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                mean, scale = _quantized_params(p_flat, step_flat, u)
-            if np.isfinite(mean).all() and np.isfinite(scale).all() and (scale > 0).all():
-                mode = MODE_GAUSSIAN if isinstance(p_flat, Gaussian) else MODE_LAPLACE
+        k, sample = _quantize(mu, step_flat, u)
+        kmin, kmax = _widen(int(k.min()), int(k.max()))
+        mode, mean, scale = _choose_mode(p_flat, step_flat, u, kmin, kmax)
 
         coder = _ANS()
         _guard("entropy coding", coder.encode_reverse, _SENTINEL, _UNIFORM16, error=ValueError)  # bottom
         head = bytearray()
         if send_step:
             head += struct.pack("<d", float(step_flat[0]))
-        escapes = 0
         if mode != MODE_TABLE:
             head += encode_varint(_zigzag(kmin)) + encode_varint(_zigzag(kmax))
-            model = _guard("entropy model", _quantized_model, mode, kmin, kmax, error=ValueError)
-            _guard("entropy coding", coder.encode_reverse, k.astype(np.int32), model, mean, scale, error=ValueError)
-            with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-                info_bits = _quantized_info(mode, k, mean, scale)
-        else:
-            law = _Law(p_flat)
-            lo, width, batches = _table_layout(law, step_flat, u)
-            info_bits = 0.0
-            rec = _Recorder()
-            for b, idx in reversed(batches):  # a stack: last batch first, so batch 0 decodes first
-                bits, nesc = _table_batch(rec, law, step_flat, u, lo, width, b, idx, k=k)
-                rec.flush(coder)
-                info_bits += bits
-                escapes += nesc
-
+        info_bits, escapes = _encode_indices(coder, mode, k, p_flat, step_flat, u, kmin, kmax, mean, scale)
         _guard("entropy coding", coder.encode_reverse, _SENTINEL, _UNIFORM16, error=ValueError)  # top
-        words = np.asarray(coder.get_compressed(), dtype=np.uint32)
-        body = words.astype("<u4").tobytes()
-        strip = 0
-        while strip < 3 and strip < len(body) and body[len(body) - 1 - strip] == 0:
-            strip += 1
-        payload = bytes(head) + body[: len(body) - strip]
+        payload = bytes(head) + _ans_bytes(coder)
         info = {"info_bits": info_bits, "num_elements": n, "escapes": escapes, "mode": mode}
-        return Message("uq", (mode, int(send_step)), seed, sample, payload, 8 * len(payload), info)
+        return Message("uq", (mode, int(send_step)), seed, sample.reshape(shape), payload, 8 * len(payload), info)
 
     # -- decoder -----------------------------------------------------------------------------
     def decode(self, blob, p, seed=None, *, step=None) -> np.ndarray:
@@ -658,6 +744,7 @@ class UQ:
         else:
             step_flat = _check_step(step, shape)
 
+        kmin = kmax = None
         if mode != MODE_TABLE:
             zmin, pos = decode_varint(data, pos)
             zmax, pos = decode_varint(data, pos)
@@ -665,30 +752,307 @@ class UQ:
             if not (-MAX_INDEX <= kmin < kmax <= MAX_INDEX and kmax - kmin < MAX_QUANTIZED_RANGE):
                 raise DecodeError(f"bad index range [{kmin}, {kmax}]: corrupted payload")
 
-        rest = data[pos:]
-        if len(rest) % 4 == 0 and rest and rest[-1] == 0:
-            raise DecodeError("ANS stream ends in a zero byte (non-canonical): corrupted payload")
-        rest = rest + b"\x00" * (-len(rest) % 4)
-        words = np.frombuffer(rest, dtype="<u4").astype(np.uint32)
-        coder = _guard("reading the ANS stream", _ANS, words)
+        coder = _ans_coder(data[pos:])
         _check_sentinel(coder, "start")
-
         u = dither(c.seed, n)
-        if mode != MODE_TABLE:
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                mean, scale = _quantized_params(p_flat, step_flat, u)
-            if not (np.isfinite(mean).all() and np.isfinite(scale).all() and (scale > 0).all()):
-                raise DecodeError("prior and step give invalid entropy-model parameters (not the encoder's prior?)")
-            model = _guard("entropy model", _quantized_model, mode, kmin, kmax)
-            k = _guard("entropy decoding", coder.decode, model, mean, scale).astype(np.int64)
-        else:
-            law = _Law(p_flat)
-            lo, width, batches = _table_layout(law, step_flat, u)
-            k = np.zeros(n, dtype=np.int64)
-            reader = _Reader(coder)
-            for b, idx in batches:
-                _table_batch(reader, law, step_flat, u, lo, width, b, idx, k_out=k)
-        _check_sentinel(coder, "end")
-        if not _guard("entropy decoding", coder.is_empty):
-            raise DecodeError("ANS stream has data left after the last symbol: corrupted payload")
+        k = _decode_indices(coder, mode, p_flat, step_flat, u, kmin, kmax)
+        _check_end(coder)
         return (step_flat * (k.astype(np.float64) + u)).reshape(shape)
+
+
+# ----------------------------------------------------------------------------------------------
+# streaming: many sequential pushes, one ANS stream, one header
+
+#: Probability that a push with a Gaussian or Laplace prior sends its index range explicitly
+#: (the flag costs ``-log2(1 - 2**-12)`` = 0.00035 bits when the range is derived).
+EXPLICIT_RANGE_PROB = 2.0**-12
+_RANGE_FLAG_PROBS = np.array([[1.0 - EXPLICIT_RANGE_PROB, EXPLICIT_RANGE_PROB]])
+
+
+def _dither_chunk(seed: int, chunk: int, size: int) -> np.ndarray:
+    """Dither of push ``chunk``: ``uniforms(seed, DOMAIN_DITHER, chunk, 0, size) - 1/2``."""
+    k0, k1 = seed_key(seed)
+    out = np.empty(int(size), dtype=np.float64)
+    _fill_uniforms(k0, k1, DOMAIN_DITHER, int(chunk), 0, out)
+    out -= 0.5
+    return out
+
+
+def _derived_range(p_flat, step, u):
+    """The index range the decoder derives from the prior: the union of the table windows
+    ``[floor(ppf(2**-22) / step - u + 1/2), floor(ppf(1 - 2**-22) / step - u + 1/2)]``; None when
+    it is not a valid range (non-finite, beyond +-2**30)."""
+    law = _Law(p_flat)
+    with np.errstate(over="ignore", invalid="ignore"):
+        flo = np.floor(law.ppf(WINDOW_TAIL) / step - u + 0.5)
+        fhi = np.floor(law.ppf(1.0 - WINDOW_TAIL) / step - u + 0.5)
+    if not (np.isfinite(flo).all() and np.isfinite(fhi).all()):
+        return None
+    lo, hi = float(flo.min()), float(fhi.max())
+    if not (-MAX_INDEX <= lo <= hi <= MAX_INDEX):
+        return None
+    return _widen(int(lo), int(hi))
+
+
+def _split32(z: int) -> np.ndarray:
+    return np.array([z >> 16, z & 0xFFFF], dtype=np.int32)
+
+
+class UQStream:
+    """Many sequential universal-quantization steps in one ANS stream with one header.
+
+    Each :meth:`push` is one :class:`UQ` step (same law, same maths, same entropy models), and the
+    prior of a later push may depend on the samples of earlier ones: the decoder pops the pushes
+    in the order they were pushed. The framing is paid once per stream (the two 16-bit check
+    symbols, the ANS tail, one container) instead of once per step; what each push adds beyond
+    its information content is at most a range flag (0.00035 bits) for Gaussian and Laplace
+    priors, plus 64 bits in the rare case (< 2**-20 per element under the prior) that its
+    indices fall outside the range the decoder derives from the prior.
+
+    Shared randomness: push ``i`` (0-based) uses the dither
+    ``rcc.random.uniforms(seed, DOMAIN_DITHER, i, 0, n) - 1/2``, i.e. Philox chunk ``i``, so
+    pushes are independent and push 0 uses :class:`UQ`'s dither.
+
+    Payload (``num_bits = 8 * len(payload)``): ANS words only, uint32 little-endian with up to 3
+    zero high bytes of the top word dropped (as :class:`UQ`). Decoding order::
+
+        check symbol 0xA5C3 (uniform, 16 bits)
+        for each push i = 0 .. n-1:
+            Gaussian / Laplace prior only: range flag r (categorical, P(1) = 2**-12)
+                r = 0: kmin, kmax = the derived range (:func:`_derived_range`, not sent)
+                r = 1: zigzag(kmin), zigzag(kmax), each as two uniform 16-bit symbols
+            mode: quantized family iff the prior is Gaussian / Laplace, kmax - kmin < 2**12 and
+                  the family parameters are finite (all known to the decoder), else table mode
+            the indices (as UQ: one quantized-family call, or the table batches)
+        check symbol 0xA5C3
+
+    Container: method ``"uq_stream"``, parameters ``(num_pushes,)``, shape
+    ``(total number of elements,)``, the seed.
+
+    Parameters
+    ----------
+    seed : int in [0, 2**64)
+        Shared-randomness seed.
+
+    Attributes
+    ----------
+    num_pushes : int
+    info_bits : float
+        ``sum -log2 P(k | u)`` over all pushes, bits.
+    push_info : list[dict]
+        Per push: ``info_bits``, ``num_elements``, ``escapes``, ``mode``, ``explicit_range``.
+    num_bits : int
+        Payload bits (encodes the stream; cached until the next push).
+    push_bits : np.ndarray (num_pushes,)
+        The ANS stream's growth while each push was coded (floats summing to about ``num_bits``;
+        the check symbols and the tail are spread by nothing: they are in no push).
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> import rcc
+    >>> enc = rcc.UQStream(seed=7)
+    >>> step = np.full(16, 0.25)           # the decoder knows the widths; the shape comes with them
+    >>> mu = np.linspace(-2.0, 2.0, 16)
+    >>> x1 = enc.push(rcc.Uniform(mu - step / 2, mu + step / 2), rcc.Gaussian(0.0, 1.5), step=step)
+    >>> x2 = enc.push(rcc.Uniform(mu - step / 2, mu + step / 2), rcc.Logistic(x1, 0.5), step=step)
+    >>> dec = rcc.UQStream.decoder(enc.to_bytes(), seed=7)
+    >>> y1 = dec.pop(rcc.Gaussian(0.0, 1.5), step)
+    >>> y2 = dec.pop(rcc.Logistic(y1, 0.5), step)
+    >>> dec.finish()
+    >>> bool(np.array_equal(x1, y1) and np.array_equal(x2, y2))
+    True
+    """
+
+    method = "uq_stream"
+
+    def __init__(self, seed):
+        self.seed = check_seed(seed)
+        self._pushes: list[tuple] = []
+        self.push_info: list[dict] = []
+        self._cache = None
+
+    def __repr__(self) -> str:
+        return f"UQStream(seed={self.seed}, num_pushes={self.num_pushes})"
+
+    @property
+    def num_pushes(self) -> int:
+        return len(self._pushes)
+
+    @property
+    def num_elements(self) -> int:
+        return int(sum(info["num_elements"] for info in self.push_info))
+
+    @property
+    def info_bits(self) -> float:
+        return float(sum(info["info_bits"] for info in self.push_info))
+
+    def push(self, q, p, *, step=None) -> np.ndarray:
+        """Add one step: sample ``q = Uniform(mu - step/2, mu + step/2)`` under prior ``p``.
+
+        Parameters
+        ----------
+        q : rcc.Uniform, any shape
+        p : rcc.Distribution broadcastable to ``q.shape``
+        step : array_like, optional
+            The cell widths, bit for bit as the decoder will be given them (``pop(p, step)``).
+            Default: ``high - low`` (the first width if all agree up to float rounding); pass
+            ``step`` whenever ``high - low`` may differ from the decoder's step in the last bit.
+
+        Returns
+        -------
+        np.ndarray, q's shape, float64: the sample the decoder's matching :meth:`pop` returns.
+        """
+        shape, p_flat, mu, step_flat = _channel_input(q, p, step)
+        n = step_flat.size
+        u = _dither_chunk(self.seed, len(self._pushes), n)
+        k, sample = _quantize(mu, step_flat, u)
+        explicit = False
+        kmin = kmax = None
+        if _quantizable(p_flat) and n:
+            derived = _derived_range(p_flat, step_flat, u)
+            dmin, dmax = int(k.min()), int(k.max())
+            if derived is not None and derived[0] <= dmin and dmax <= derived[1]:
+                kmin, kmax = derived
+            else:
+                explicit = True
+                kmin, kmax = _widen(dmin, dmax)
+            mode, mean, scale = _choose_mode(p_flat, step_flat, u, kmin, kmax)
+        else:
+            mode, mean, scale = MODE_TABLE, None, None
+        info_bits, escapes = _encode_indices(None, mode, k, p_flat, step_flat, u, kmin, kmax, mean, scale)
+        self._pushes.append((mode, k, p_flat, step_flat, u, kmin, kmax, mean, scale, explicit))
+        self.push_info.append(
+            {"info_bits": info_bits, "num_elements": n, "escapes": escapes, "mode": mode, "explicit_range": explicit}
+        )
+        self._cache = None
+        return sample.reshape(shape)
+
+    def _encode(self):
+        if self._cache is None:
+            coder = _ANS()
+            _guard("entropy coding", coder.encode_reverse, _SENTINEL, _UNIFORM16, error=ValueError)  # bottom
+            grown = np.zeros(len(self._pushes))
+            for i in range(len(self._pushes) - 1, -1, -1):  # a stack: last push first
+                mode, k, p_flat, step, u, kmin, kmax, mean, scale, explicit = self._pushes[i]
+                before = coder.num_valid_bits()
+                if k.size:
+                    _encode_indices(coder, mode, k, p_flat, step, u, kmin, kmax, mean, scale)
+                if _quantizable(p_flat) and k.size:
+                    if explicit:
+                        syms = np.concatenate([_split32(_zigzag(kmin)), _split32(_zigzag(kmax))])
+                        _guard("entropy coding", coder.encode_reverse, syms, _UNIFORM16, error=ValueError)
+                    flag = np.array([int(explicit)], dtype=np.int32)
+                    _guard("entropy coding", coder.encode_reverse, flag, _CATEGORICAL, _RANGE_FLAG_PROBS,
+                           error=ValueError)
+                grown[i] = coder.num_valid_bits() - before
+            _guard("entropy coding", coder.encode_reverse, _SENTINEL, _UNIFORM16, error=ValueError)  # top
+            self._cache = (_ans_bytes(coder), grown)
+        return self._cache
+
+    @property
+    def payload(self) -> bytes:
+        return self._encode()[0]
+
+    @property
+    def num_bits(self) -> int:
+        return 8 * len(self.payload)
+
+    @property
+    def push_bits(self) -> np.ndarray:
+        return self._encode()[1].copy()
+
+    def message(self) -> Message:
+        """The stream as an :class:`rcc.Message` (sample: all pushes' samples, flat, concatenated)."""
+        samples = [(step * (k.astype(np.float64) + u)) for _, k, _, step, u, *_ in self._pushes]
+        sample = np.concatenate(samples) if samples else np.zeros(0)
+        info = {"info_bits": self.info_bits, "num_pushes": self.num_pushes, "push_info": list(self.push_info)}
+        return Message(self.method, (self.num_pushes,), self.seed, sample, self.payload, self.num_bits, info)
+
+    def to_bytes(self) -> bytes:
+        """The whole stream in one rcc container (see the class docstring for the layout)."""
+        return self.message().to_bytes()
+
+    @classmethod
+    def decoder(cls, blob, seed=None) -> "UQStreamDecoder":
+        """A decoder of a blob made by :meth:`to_bytes`; ``seed`` (optional) must equal the blob's."""
+        return UQStreamDecoder(blob, seed=seed)
+
+
+class UQStreamDecoder:
+    """Pops the pushes of a :class:`UQStream` in order (made by :meth:`UQStream.decoder`).
+
+    ``pop(p, step)`` returns the next push's sample (shape: ``p.shape`` broadcast with
+    ``step``'s), bit for bit; ``finish()`` checks that every push was popped and the end check
+    symbol. Anything that does not check out raises :class:`rcc.DecodeError`.
+    """
+
+    def __init__(self, blob, seed=None):
+        if seed is not None:
+            seed = check_seed(seed)
+        c = unpack(blob, expect_method=UQStream.method)
+        if seed is not None and seed != c.seed:
+            raise DecodeError(f"blob was encoded with seed {c.seed}, not {seed}")
+        if len(c.params) != 1 or len(c.shape) != 1:
+            raise DecodeError(f"bad uq_stream parameters {c.params} / shape {c.shape}")
+        if c.payload_bits != 8 * len(c.payload):
+            raise DecodeError("uq_stream payload must be a whole number of bytes")
+        self.seed = c.seed
+        self.num_pushes = int(c.params[0])
+        self.num_elements = int(c.shape[0])
+        self.popped = 0
+        self._elements = 0
+        self._coder = _ans_coder(c.payload)
+        _check_sentinel(self._coder, "start")
+
+    def __repr__(self) -> str:
+        return f"UQStreamDecoder(seed={self.seed}, popped={self.popped}/{self.num_pushes})"
+
+    def pop(self, p, step) -> np.ndarray:
+        """The sample of the next push, given its prior ``p`` and cell widths ``step`` (bit for bit
+        as the encoder used them); shape ``np.broadcast_shapes(p.shape, np.shape(step))``."""
+        if not isinstance(p, Distribution):
+            raise ValueError(f"p must be an rcc Distribution (with a cdf); got {type(p).__name__}")
+        try:
+            shape = np.broadcast_shapes(p.shape, np.shape(step))
+        except ValueError:
+            raise ValueError(f"step of shape {np.shape(step)} does not broadcast with p of shape {p.shape}") from None
+        step_flat = _check_step(step, shape)
+        if self.popped >= self.num_pushes:
+            raise DecodeError(f"the stream holds {self.num_pushes} pushes; all were popped already")
+        p_flat = _check_prior(p, shape)
+        n = p_flat.size
+        if self._elements + n > self.num_elements:
+            raise DecodeError(
+                f"pop of {n} elements exceeds the stream's {self.num_elements} elements "
+                f"({self._elements} popped): shapes differ from the encoder's"
+            )
+        u = _dither_chunk(self.seed, self.popped, n)
+        coder = self._coder
+        kmin = kmax = None
+        mode = MODE_TABLE
+        if _quantizable(p_flat) and n:
+            flag = int(_guard("entropy decoding", coder.decode, _CATEGORICAL, _RANGE_FLAG_PROBS)[0])
+            if flag:
+                h = _guard("entropy decoding", coder.decode, _UNIFORM16, 4).astype(np.int64)
+                kmin, kmax = _unzigzag(int(h[0] << 16 | h[1])), _unzigzag(int(h[2] << 16 | h[3]))
+                if not (-MAX_INDEX <= kmin < kmax <= MAX_INDEX):
+                    raise DecodeError(f"bad index range [{kmin}, {kmax}]: corrupted payload")
+            else:
+                derived = _derived_range(p_flat, step_flat, u)
+                if derived is None:
+                    raise DecodeError("the prior gives no index range, yet none was sent: corrupted payload")
+                kmin, kmax = derived
+            mode, _, _ = _choose_mode(p_flat, step_flat, u, kmin, kmax)
+        k = _decode_indices(coder, mode, p_flat, step_flat, u, kmin, kmax) if n else np.zeros(0, np.int64)
+        self.popped += 1
+        self._elements += n
+        return (step_flat * (k.astype(np.float64) + u)).reshape(shape)
+
+    def finish(self) -> None:
+        """Check that every push was popped and the stream ends with its check symbol."""
+        if self.popped != self.num_pushes:
+            raise DecodeError(f"only {self.popped} of the stream's {self.num_pushes} pushes were popped")
+        if self._elements != self.num_elements:
+            raise DecodeError(f"popped {self._elements} elements; the stream holds {self.num_elements}")
+        _check_end(self._coder)

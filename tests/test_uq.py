@@ -375,3 +375,223 @@ def test_truncations_and_bit_flips_raise_decode_error(which, cut, bit, fix_crc):
     else:
         with pytest.raises(DecodeError):
             UQ().decode(bytes(flipped), p)
+
+
+# ----------------------------------------------------------------------------------------------
+# UQStream: many sequential pushes in one ANS stream
+
+from rcc.uq import UQStream  # noqa: E402
+
+STREAM_FAMILIES = ["gaussian", "laplace", "logistic", "uniform", "generic"]
+
+
+def _chain(seed: int, n: int, steps: int, families, step=0.3, rng_seed=0):
+    """Encode a chain whose prior i depends on sample i-1; returns (blob, samples, enc, priors_fn)."""
+    rng = np.random.default_rng(rng_seed)
+    u01 = rng.uniform(0.001, 0.999, size=(steps, n))
+
+    def prior(i, prev):
+        fam = families[i % len(families)]
+        return make_prior(fam, 0.7 * prev, 1.0 + 0.15 * i)
+
+    enc = UQStream(seed=seed)
+    prev, samples = np.zeros(n), []
+    for i in range(steps):
+        p = prior(i, prev)
+        mu = np.asarray(p.ppf(u01[i]), float)
+        prev = enc.push(Uniform(mu - step / 2, mu + step / 2), p, step=step)
+        assert np.all(np.abs(prev - mu) <= step / 2 * (1 + 1e-12))
+        samples.append(prev)
+    return enc.to_bytes(), samples, enc, prior
+
+
+def _pop_chain(blob, n, steps, prior, step=0.3, seed=None):
+    dec = UQStream.decoder(blob, seed=seed)
+    prev, out = np.zeros(n), []
+    for i in range(steps):
+        prev = dec.pop(prior(i, prev), np.full(n, step))
+        out.append(prev)
+    dec.finish()
+    return out
+
+
+@pytest.mark.parametrize("families", [["gaussian"], ["logistic"], STREAM_FAMILIES])
+def test_stream_roundtrip_sequential_priors(families):
+    blob, samples, enc, prior = _chain(4, 50, 7, families)
+    out = _pop_chain(blob, 50, 7, prior, seed=4)
+    for a, b in zip(samples, out):
+        assert np.array_equal(a, b)  # bit for bit
+    assert enc.num_pushes == 7 and enc.num_bits == 8 * len(unpack(blob).payload)
+    c = unpack(blob)
+    assert (c.method, c.params, c.shape, c.seed) == ("uq_stream", (7,), (350,), 4)
+
+
+def test_stream_mixed_shapes_steps_and_escapes():
+    """Per-push shapes and per-element steps; an index far outside the prior (explicit range or
+    table escape) still round trips."""
+    enc = UQStream(seed=11)
+    mu1 = np.array([[0.2, -0.4, 30.0], [1.0, 2.0, -3.0]])
+    step1 = np.array([0.5, 0.25, 1.0])
+    x1 = enc.push(Uniform(mu1 - step1 / 2, mu1 + step1 / 2), Gaussian(0.0, 1.0), step=step1)
+    mu2 = np.array([0.1, 40.0, -0.3, 0.0])
+    x2 = enc.push(Uniform(mu2 - 0.1, mu2 + 0.1), Logistic(x1.ravel()[:4], 0.5), step=0.2)
+    x3 = enc.push(Uniform(mu2 - 0.1, mu2 + 0.1), Laplace(x2, 1.0), step=0.2)
+    assert enc.push_info[0]["explicit_range"] and enc.push_info[1]["escapes"] >= 1
+    dec = UQStream.decoder(enc.to_bytes())
+    y1 = dec.pop(Gaussian(0.0, 1.0), np.broadcast_to(step1, (2, 3)))
+    y2 = dec.pop(Logistic(y1.ravel()[:4], 0.5), np.full(4, 0.2))
+    y3 = dec.pop(Laplace(y2, 1.0), 0.2)
+    dec.finish()
+    assert y1.shape == (2, 3) and y2.shape == (4,)
+    assert np.array_equal(x1, y1) and np.array_equal(x2, y2) and np.array_equal(x3, y3)
+
+
+def test_stream_one_push_equals_uq_sample_and_law():
+    """Push 0 uses UQ's dither (chunk 0): same sample as UQ.encode; push i uses chunk i."""
+    q, p, _ = make_pair("logistic", (64,), seed=3)
+    enc = UQStream(seed=9)
+    x = enc.push(q, p)
+    assert np.array_equal(x, UQ().encode(q, p, seed=9).sample)
+    assert np.array_equal(dither(9, 64), uniforms(9, DOMAIN_DITHER, 0, 0, 64) - 0.5)
+    x2 = enc.push(q, p)
+    step = q.b - q.a
+    u2 = uniforms(9, DOMAIN_DITHER, 1, 0, 64) - 0.5
+    np.testing.assert_allclose(x2, step[0] * (np.floor((q.a + q.b) / 2 / step[0] - u2 + 0.5) + u2), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("family", ["gaussian", "logistic"])
+def test_stream_error_is_uniform_ks(family):
+    """KS: the error x - mu of a stream push is U(-step/2, step/2), at a fixed seed."""
+    step = 0.7
+    rng = np.random.default_rng(1)
+    p = make_prior(family, 0.0, 2.0)
+    mu = np.asarray(p.ppf(rng.uniform(0.001, 0.999, 20000)), float)
+    enc = UQStream(seed=21)
+    enc.push(Uniform(mu[:5] - step / 2, mu[:5] + step / 2), p, step=step)  # a first push
+    x = enc.push(Uniform(mu - step / 2, mu + step / 2), p, step=step)
+    err = (x - mu) / step
+    assert stats.kstest(err, stats.uniform(loc=-0.5, scale=1.0).cdf).pvalue > 1e-3
+    assert np.all(np.abs(err) <= 0.5 + 1e-9)
+
+
+def test_stream_bits_match_information_content_20_pushes():
+    """The point of the stream: 20 pushes of 2048 elements cost their information content plus
+    one stream's framing (real bits within 0.1 % + 64 bits), not 20 x ~60 bits."""
+    blob, samples, enc, prior = _chain(0, 2048, 20, ["gaussian", "laplace", "logistic"], rng_seed=5)
+    info = enc.info_bits
+    assert enc.num_bits >= info - 1e-6
+    assert enc.num_bits <= 1.001 * info + 64, (enc.num_bits, info)
+    assert abs(enc.push_bits.sum() + 32 - enc.num_bits) <= 64
+    out = _pop_chain(blob, 2048, 20, prior)
+    assert np.array_equal(out[-1], samples[-1])
+
+
+def test_stream_fresh_process_decodes_bit_for_bit(tmp_path):
+    blob, samples, _, _ = _chain(13, 300, 4, STREAM_FAMILIES)
+    (tmp_path / "s.bin").write_bytes(blob)
+    code = (
+        "import sys, numpy as np\n"
+        "sys.path.insert(0, sys.argv[2])\n"
+        "from test_uq import _chain, _pop_chain\n"
+        "_, _, _, prior = _chain(13, 300, 4, ['gaussian', 'laplace', 'logistic', 'uniform', 'generic'])\n"
+        "out = _pop_chain(open(sys.argv[1] + '/s.bin', 'rb').read(), 300, 4, prior)\n"
+        "print(np.concatenate(out).tobytes().hex())\n"
+    )
+    env = dict(os.environ, NUMBA_NUM_THREADS="2")
+    got = subprocess.run([sys.executable, "-c", code, str(tmp_path), os.path.dirname(__file__)],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert got.returncode == 0, got.stderr
+    assert got.stdout.strip() == np.concatenate(samples).tobytes().hex()
+
+
+#: three pushes (Gaussian, Logistic, Laplace priors, each depending on the last sample), seed 7
+GOLDEN_STREAM_HEX = "5243430106010307010f60f8157ff556c3a558d34f8301764dd2fe"
+
+
+def _golden_stream():
+    enc = UQStream(seed=7)
+    x1 = enc.push(Uniform(GOLDEN_MU - 0.25, GOLDEN_MU + 0.25), Gaussian(0.0, 2.0), step=0.5)
+    x2 = enc.push(Uniform(GOLDEN_MU - 0.25, GOLDEN_MU + 0.25), Logistic(x1, 1.0), step=0.5)
+    enc.push(Uniform(GOLDEN_MU - 0.25, GOLDEN_MU + 0.25), Laplace(x2, 1.0), step=0.5)
+    return enc
+
+
+def test_stream_golden_bitstream():
+    enc = _golden_stream()
+    assert enc.to_bytes().hex() == GOLDEN_STREAM_HEX
+    dec = UQStream.decoder(bytes.fromhex(GOLDEN_STREAM_HEX), seed=7)
+    y1 = dec.pop(Gaussian(0.0, 2.0), np.full(5, 0.5))
+    y2 = dec.pop(Logistic(y1, 1.0), np.full(5, 0.5))
+    dec.pop(Laplace(y2, 1.0), np.full(5, 0.5))
+    dec.finish()
+
+
+def test_stream_bad_input_and_misuse():
+    enc = UQStream(seed=1)
+    with pytest.raises(ValueError, match="seed"):
+        UQStream(seed=-1)
+    with pytest.raises(ValueError, match="Uniform"):
+        enc.push(Gaussian(0.0, 1.0), Gaussian(0.0, 1.0))
+    with pytest.raises(ValueError, match="broadcast"):
+        enc.push(_q(3), Gaussian(np.zeros(4), 1.0))
+    with pytest.raises(ValueError, match="step"):
+        enc.push(_q(3), Gaussian(0.0, 1.0), step=0.5)
+    assert enc.num_pushes == 0  # failed pushes leave the stream as it was
+    enc.push(_q(3), Gaussian(0.0, 1.0), step=1.0)
+    enc.push(_q(3), Logistic(0.0, 1.0), step=1.0)
+    blob = enc.to_bytes()
+    with pytest.raises(DecodeError, match="seed"):
+        UQStream.decoder(blob, seed=2)
+    with pytest.raises(DecodeError, match="uq"):
+        UQStream.decoder(UQ().encode(_q(3), Gaussian(0.0, 1.0), 1).to_bytes())
+    dec = UQStream.decoder(blob)
+    with pytest.raises(ValueError, match="step"):
+        dec.pop(Gaussian(0.0, 1.0), [1.0, -1.0, 1.0])
+    with pytest.raises(ValueError, match="broadcast"):
+        dec.pop(Gaussian(np.zeros(3), 1.0), np.ones(4))
+    with pytest.raises(DecodeError, match="exceeds"):
+        dec.pop(Gaussian(0.0, 1.0), np.ones(7))
+    with pytest.raises(DecodeError, match="popped"):
+        dec.finish()  # nothing popped yet
+    dec.pop(Gaussian(0.0, 1.0), np.ones(3))
+    dec.pop(Logistic(0.0, 1.0), np.ones(3))
+    with pytest.raises(DecodeError, match="all were popped"):
+        dec.pop(Logistic(0.0, 1.0), np.ones(3))
+    dec.finish()
+
+
+_STREAM_BLOB, _, _, _STREAM_PRIOR = _chain(17, 40, 3, ["gaussian", "logistic", "laplace"])
+
+
+def _stream_decode_only_decode_error(blob):
+    try:
+        _pop_chain(blob, 40, 3, _STREAM_PRIOR)
+    except DecodeError:
+        return None
+    return True
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(cut=st.integers(0, 10**6), bit=st.integers(0, 10**6), fix_crc=st.booleans(), junk=st.binary(max_size=80))
+def test_stream_corruption_raises_decode_error(cut, bit, fix_crc, junk):
+    blob = _STREAM_BLOB
+    with pytest.raises(DecodeError):
+        _pop_chain(blob[: cut % len(blob)], 40, 3, _STREAM_PRIOR)
+    with pytest.raises(DecodeError):
+        _pop_chain(junk, 40, 3, _STREAM_PRIOR)
+    flipped = bytearray(blob)
+    flipped[(bit // 8) % len(blob)] ^= 1 << (bit % 8)
+    if fix_crc:  # a flip the CRC cannot see: DecodeError or (rarely) a valid-looking stream
+        body = bytes(flipped[:-4])
+        _stream_decode_only_decode_error(body + zlib.crc32(body).to_bytes(4, "little"))
+    else:
+        with pytest.raises(DecodeError):
+            _pop_chain(bytes(flipped), 40, 3, _STREAM_PRIOR)
+
+
+def test_stream_garbage_payload_with_valid_crc():
+    c = unpack(_STREAM_BLOB)
+    rng = np.random.default_rng(0)
+    for pl in (bytes(len(c.payload)), b"", rng.bytes(len(c.payload)), c.payload[:-3], c.payload + rng.bytes(8)):
+        with pytest.raises(DecodeError):
+            _pop_chain(pack(Container(c.method, c.params, c.seed, c.shape, pl, 8 * len(pl))), 40, 3, _STREAM_PRIOR)
