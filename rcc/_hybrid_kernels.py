@@ -22,6 +22,7 @@ import numba
 import numpy as np
 
 from . import _densities
+from ._kernels import serial_and_parallel
 from .random import DOMAIN_CANDIDATE, _uniform2
 
 __all__ = ["window_u", "hybrid_candidate", "hybrid_score_batch"]
@@ -71,8 +72,7 @@ def _score_loop(k0, k1, chunk, start, kbins, dither, num_bins, pfam, pa, pb, qfa
 # One loop body, compiled twice: threads only pay off on large batches (a parallel launch costs
 # about a millisecond on a busy machine, 64 candidates cost about ten microseconds). Every entry
 # depends only on its own index, so the two give the same floats.
-_score_batch_serial = numba.njit(cache=True, error_model="numpy")(_score_loop)
-_score_batch_parallel = numba.njit(cache=True, parallel=True, error_model="numpy")(_score_loop)
+_score_batch_serial, _score_batch_parallel = serial_and_parallel(_score_loop, error_model="numpy")
 #: Batches of at least this many candidates are scored in parallel.
 PARALLEL_MIN_BATCH = 4096
 

@@ -17,6 +17,8 @@ Every kernel has a plain-numpy twin in ``tests/naive.py`` that the tests compare
 
 from __future__ import annotations
 
+import types
+
 import numba
 import numpy as np
 
@@ -152,11 +154,28 @@ def _score_loop(k0, k1, chunk, start, out, gaussian, const, quad, lin, pfam, pa,
             out[i] = _log_ratio_generic(k0, k1, chunk, idx, pfam, pa, pb, qfam, qa, qb)
 
 
-# The same loop twice: parallel over candidates for large batches, serial for small ones, where
-# waking the thread pool (and waiting for a descheduled thread on a busy machine) costs more than
-# the work. Both give identical results: each entry depends only on its own index.
-_score_batch = numba.njit(cache=True, parallel=True)(_score_loop)
-_score_batch_serial = numba.njit(cache=True)(_score_loop)
+def serial_and_parallel(loop, **flags):
+    """Compile one ``prange`` loop twice: serial (``range``) and parallel over threads.
+
+    Small batches run serially, where waking the thread pool (and waiting for a descheduled thread
+    on a busy machine) costs more than the work. The two copies get distinct names because numba's
+    on-disk cache keys its entries by qualified name and signature, not by the ``parallel`` flag:
+    compiled from one function, the second dispatcher would load the first one's machine code.
+    Both give identical results when each iteration writes only its own outputs.
+    """
+
+    def renamed(suffix: str):
+        fn = types.FunctionType(loop.__code__, loop.__globals__, loop.__name__ + suffix, loop.__defaults__,
+                                loop.__closure__)
+        fn.__qualname__ = loop.__qualname__ + suffix
+        fn.__module__ = loop.__module__
+        return fn
+
+    return (numba.njit(cache=True, **flags)(renamed("_serial")),
+            numba.njit(cache=True, parallel=True, **flags)(renamed("_parallel")))
+
+
+_score_batch_serial, _score_batch = serial_and_parallel(_score_loop)
 
 #: Below this many candidate-coordinates a batch is scored on one thread.
 PARALLEL_MIN_WORK = 2**15
