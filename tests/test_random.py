@@ -360,3 +360,15 @@ def test_score_batch_parallel_equals_serial_and_naive(name, q, p):
     np.testing.assert_array_equal(parallel, serial)
     for i in range(0, count, count // 16):
         assert parallel[i] == pytest.approx(naive.log_ratio(q, p, 2024, 1, start + i), rel=1e-12, abs=1e-12)
+
+
+def test_serial_and_parallel_kernels_are_cached_apart():
+    """numba keys its on-disk cache by qualified name and signature, not by the parallel flag:
+    the serial and parallel copies of a scoring loop must carry distinct names, or one would load
+    the other's machine code (a bug that silently left the parallel kernel serial)."""
+    from rcc import _hybrid_kernels, _kernels
+
+    for serial, parallel in [(_kernels._score_batch_serial, _kernels._score_batch),
+                             (_hybrid_kernels._score_batch_serial, _hybrid_kernels._score_batch_parallel)]:
+        assert serial.py_func.__qualname__ != parallel.py_func.__qualname__
+        assert parallel.targetoptions.get("parallel") and not serial.targetoptions.get("parallel")
