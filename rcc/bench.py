@@ -305,7 +305,7 @@ def categorical_rows(
                     seed = 1_000_003 * t_i + run
                     key = seed_key(seed)
 
-                    def score(start, count, key=key):
+                    def score(start, count, key=key, log_r=log_r):
                         u = index_uniforms(key, DOMAIN_CANDIDATE, 0, start, count)
                         return log_r[np.minimum((u * num_categories).astype(np.int64), num_categories - 1)]
 

@@ -18,8 +18,8 @@ Addressing (all counters are 64-bit where they can exceed 2**32):
 
 One Philox call gives four 32-bit words, i.e. two uniforms with 53 random bits each:
 ``u = (floor(w / 2**11) + 0.5) / 2**53`` from the 64-bit word ``w = hi << 32 | lo``, clamped to
-the largest double below one (the top value would round up to 1.0), so ``0 < u < 1`` always. Standard normals come from the Box--Muller transform of the pair,
-exponentials are ``-log(u)``. Nothing here uses numpy's generators (numpy's ``Philox`` is the 4x64
+the largest double below one (the top value would round up to 1.0), so ``0 < u < 1`` always.
+Standard normals come from the Box--Muller transform of the pair, exponentials are ``-log(u)``. Nothing here uses numpy's generators (numpy's ``Philox`` is the 4x64
 variant) or Python's ``hash``.
 
 The numba kernels (``_philox``, ``_uniform2``, ``_normal2``) and the plain-numpy twins
