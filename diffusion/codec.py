@@ -61,6 +61,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from rcc import DecodeError
+from rcc.coding import decode_varint, encode_varint
+
 from .distributions import GaussianStep, LogisticUniformStep, UniformStep
 
 __all__ = [
@@ -87,13 +90,7 @@ MAX_ELEMENTS = 2**28
 MAX_STEPS = 2**16
 
 
-try:
-    from rcc import DecodeError as _RccDecodeError
-except ImportError:  # pragma: no cover - rcc missing
-    _RccDecodeError = ValueError
-
-
-class CodecError(_RccDecodeError if _RccDecodeError is not ValueError else ValueError):
+class CodecError(DecodeError):
     """Malformed, truncated or corrupted file, or the wrong model.
 
     A subclass of ``rcc.DecodeError`` (itself a ValueError).
@@ -106,16 +103,7 @@ def _raise(msg: str):
 
 # ---------------------------------------------------------------- varints and helpers
 def _put_varint(out: bytearray, v: int) -> None:
-    if v < 0:
-        raise ValueError(f"varint must be >= 0, got {v}")
-    while True:
-        b = v & 0x7F
-        v >>= 7
-        if v:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return
+    out += encode_varint(v)
 
 
 class _Reader:
@@ -130,18 +118,11 @@ class _Reader:
         return bytes(b)
 
     def varint(self) -> int:
-        shift, v = 0, 0
-        while True:
-            if self.pos >= self.end:
-                _raise(f"file truncated inside a varint at offset {self.pos}")
-            b = self.buf[self.pos]
-            self.pos += 1
-            v |= (b & 0x7F) << shift
-            if not b & 0x80:
-                return v
-            shift += 7
-            if shift > 70:
-                _raise("malformed varint")
+        try:
+            v, self.pos = decode_varint(self.buf[: self.end], self.pos)
+        except DecodeError as err:
+            _raise(f"{err} at offset {self.pos}")
+        return v
 
 
 def _crc(fingerprint: int, body) -> int:
