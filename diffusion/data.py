@@ -67,15 +67,13 @@ def swirl(num_points: int = NUM_POINTS, seed: int = 0) -> np.ndarray:
     if int(seed) != seed or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     num_points = int(num_points)
-    state = np.random.get_state()
-    try:
-        np.random.seed(int(seed))
-        theta = np.sqrt(np.random.rand(num_points)) * 3 * np.pi
-        r = 2 * theta + np.pi
-        x = np.array([np.cos(theta) * r, np.sin(theta) * r]).T
-        x = 4 * (x + 0.25 * np.random.randn(num_points, 2) + 30)
-    finally:
-        np.random.set_state(state)
+    # RandomState(seed) draws what np.random.seed(seed) then np.random.rand / randn draw (the
+    # colab's calls), without touching numpy's global generator
+    rng = np.random.RandomState(int(seed))
+    theta = np.sqrt(rng.rand(num_points)) * 3 * np.pi
+    r = 2 * theta + np.pi
+    x = np.array([np.cos(theta) * r, np.sin(theta) * r]).T
+    x = 4 * (x + 0.25 * rng.randn(num_points, 2) + 30)
     return x.astype("uint8")
 
 
