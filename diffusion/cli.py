@@ -116,7 +116,15 @@ def _cmd_report(args) -> int:
     return 0
 
 
+def _cmd_tradeoff(args) -> int:
+    from .report import truncation_tradeoff
+
+    truncation_tradeoff(out_dir=args.out, steps=args.steps)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from .codec import DEFAULT_NUM_CANDIDATES
     p = argparse.ArgumentParser(prog="rcc-diffusion", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
 
@@ -149,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--num-points", type=int)
     c.add_argument("--channel", default=None, help="uq | ideal | pfr | orc | mrc (default: uq / pfr)")
     c.add_argument("--chunk-bits", type=float, default=12.0)
-    c.add_argument("--num-candidates", type=int, default=2**16, help="per chunk (chunked channels)")
+    c.add_argument("--num-candidates", type=int, default=DEFAULT_NUM_CANDIDATES, help="per chunk (chunked channels)")
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("-o", "--output", required=True)
     c.set_defaults(func=_cmd_compress)
@@ -166,6 +174,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--quick", action="store_true", help="fewer configurations (about a minute)")
     r.add_argument("--gaussian-channel", default="pfr", help="rcc method for Gaussian steps")
     r.set_defaults(func=_cmd_report)
+
+    o = sub.add_parser("tradeoff", help="bits, bias and time of truncated chunked channels (Gaussian), one plot")
+    o.add_argument("--out", default="out/tradeoff", help="output directory (default out/tradeoff)")
+    o.add_argument("--steps", type=int, default=5, help="Gaussian checkpoint T (default 5)")
+    o.set_defaults(func=_cmd_tradeoff)
     return p
 
 
