@@ -52,65 +52,63 @@ def _machine() -> str:
     return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
-def _bench(args) -> int:
-    from . import bench
-
-    if args.suite == "categorical":
-        rows = bench.categorical_rows(num_targets=2 if args.quick else 4, num_runs=300 if args.quick else 2000,
-                                      log2_candidates=(0, 4, 8) if args.quick else (0, 2, 4, 6, 8, 10))
-        cols = [("method", "method", "{}"), ("N", "N", "{}"), ("kl_bits", "KL", "{:.2f}"), ("tv", "TV", "{:.3f}"),
-                ("index_entropy_bits", "H(index)", "{:.2f}"), ("bits", "bits", "{:.2f}")]
-        print(f"# rcc bench --suite categorical  ({_machine()})")
-        print("# Theis & Yosri (2022): 8192 categories, uniform prior, q ~ Dirichlet(0.01); TV of the")
-        print("# decoded-sample histogram against q (mean over targets) vs index entropy and real bits")
-        print(format_table(rows, cols))
-    elif args.suite == "equal-variance":
-        rows = bench.equal_variance_rows(kls=(4, 8) if args.quick else (4, 8, 12, 14),
-                                         num_seeds=50 if args.quick else 200)
-        cols = [("method", "method", "{}"), ("kl_bits", "KL", "{:.0f}"), ("N", "N", "{}"), ("bits", "bits", "{:.2f}"),
-                ("mean_ratio", "mean/mu", "{:.3f}"),
-                ("var", "var", "{:.3f}"), ("encode_ms", "enc ms", "{:.2f}")]
-        print(f"# rcc bench --suite equal-variance  ({_machine()})")
-        print("# q = N(mu, 1), p = N(0, 1), D_inf infinite: truncated PFR, ORC and MRC with N candidates;")
-        print("# bias: decoded mean / mu and variance (both 1 when exact)")
-        print(format_table(rows, cols))
-    elif args.suite == "hybrid":
-        rows = bench.hybrid_rows(num_seeds=100 if args.quick else 1000)
-        cols = [("method", "method", "{}"), ("target", "q", "{}"), ("kl_bits", "KL", "{:.2f}"), ("bits", "bits", "{:.2f}"),
-                ("candidates", "candidates", "{:.1f}"), ("candidate_ratio", "PFR/this", "{:.1f}"),
-                ("encode_ms", "enc ms", "{:.2f}"), ("bias", "bias", "{}")]
-        print(f"# rcc bench --suite hybrid  ({_machine()})")
-        print("# p = N(0, 1); exact PFR vs hybrid coding with M bins: bits and candidates scored")
-        print(format_table(rows, cols))
-    elif args.suite == "compress":
-        rows = bench.compress_rows(dim=1024 if args.quick else 4096, num_seeds=2 if args.quick else 4)
-        cols = [("method", "method", "{}"), ("kl_bits", "KL", "{:.0f}"), ("bits", "bits", "{:.0f}"),
-                ("bits_per_kl", "bits/KL", "{:.3f}"), ("header_bits", "header", "{:.0f}"), ("chunks", "chunks", "{:.0f}"),
-                ("candidates", "candidates", "{:.3g}"), ("encode_ms", "enc ms", "{:.0f}"), ("decode_ms", "dec ms", "{:.1f}"),
-                ("bias", "bias", "{}")]
-        print(f"# rcc bench --suite compress  ({_machine()})")
-        print("# one Gaussian posterior q = N(mu, 0.5^2 I), p = N(0, I) through rcc.compress, chunk_bits = 8;")
-        print("# bias: mean standardised projection on the mean shift (0 when exact)")
-        print(format_table(rows, cols))
-    elif args.speed:
+def _suite(args, bench) -> tuple[str, list[str], list[dict], list | None]:
+    """Run the chosen suite: (title, comment lines, rows, columns or None for the core columns)."""
+    quick = args.quick
+    if args.speed:
         rows = bench.speed_rows()
         cols = [("what", "what", "{}"), ("rate_per_s", "per second", "{:.3g}"),
                 ("ratio_to_numpy_normal", "ratio to numpy normal", "{:.2f}"), ("seconds", "seconds", "{:.2e}"),
                 ("ratio", "time ratio", "{:.2f}")]
-        print(f"# rcc bench --speed  ({_machine()})")
-        print(format_table(rows, cols))
-    else:
-        seeds = 40 if args.quick else args.seeds
-        rows = bench.uq_rows(num_elements=10_000 if args.quick else 100_000)
-        rows += bench.pfr_rows(num_seeds=seeds, kls=(0.5, 2.0, 8.0) if args.quick else (0.5, 1.0, 2.0, 4.0, 8.0, 12.0, 16.0))
-        rows += bench.pfr_truncated_rows(
-            num_seeds=max(seeds // 2, 10), log2_candidates=(10, 12) if args.quick else (14, 17, 20)
-        )
-        print(f"# rcc bench  ({_machine()})")
-        print("# bits: mean payload bits per message (UQ: per element); +header: with container header and CRC")
-        print("# bound: PFR KL + log2(KL+1) + 4 (Li & El Gamal); UQ I(X; X+U) per element")
-        print("# E log2K|info: PFR E[log2 index]; UQ information content -log2 P(k|dither) per element")
-        print(format_table(rows))
+        return "--speed", [], rows, cols
+    if args.suite == "categorical":
+        rows = bench.categorical_rows(num_targets=2 if quick else 4, num_runs=300 if quick else 2000,
+                                      log2_candidates=(0, 4, 8) if quick else (0, 2, 4, 6, 8, 10))
+        cols = [("method", "method", "{}"), ("N", "N", "{}"), ("kl_bits", "KL", "{:.2f}"), ("tv", "TV", "{:.3f}"),
+                ("index_entropy_bits", "H(index)", "{:.2f}"), ("bits", "bits", "{:.2f}")]
+        notes = ["Theis & Yosri (2022): 8192 categories, uniform prior, q ~ Dirichlet(0.01); TV of the",
+                 "decoded-sample histogram against q (mean over targets) vs index entropy and real bits"]
+        return "--suite categorical", notes, rows, cols
+    if args.suite == "equal-variance":
+        rows = bench.equal_variance_rows(kls=(4, 8) if quick else (4, 8, 12, 14), num_seeds=50 if quick else 200)
+        cols = [("method", "method", "{}"), ("kl_bits", "KL", "{:.0f}"), ("N", "N", "{}"), ("bits", "bits", "{:.2f}"),
+                ("mean_ratio", "mean/mu", "{:.3f}"), ("var", "var", "{:.3f}"), ("encode_ms", "enc ms", "{:.2f}")]
+        notes = ["q = N(mu, 1), p = N(0, 1), D_inf infinite: truncated PFR, ORC and MRC with N candidates;",
+                 "bias: decoded mean / mu and variance (both 1 when exact)"]
+        return "--suite equal-variance", notes, rows, cols
+    if args.suite == "hybrid":
+        rows = bench.hybrid_rows(num_seeds=100 if quick else 1000)
+        cols = [("method", "method", "{}"), ("target", "q", "{}"), ("kl_bits", "KL", "{:.2f}"), ("bits", "bits", "{:.2f}"),
+                ("candidates", "candidates", "{:.1f}"), ("candidate_ratio", "PFR/this", "{:.1f}"),
+                ("encode_ms", "enc ms", "{:.2f}"), ("bias", "bias", "{}")]
+        return "--suite hybrid", ["p = N(0, 1); exact PFR vs hybrid coding with M bins: bits and candidates scored"], rows, cols
+    if args.suite == "compress":
+        rows = bench.compress_rows(dim=1024 if quick else 4096, num_seeds=2 if quick else 4)
+        cols = [("method", "method", "{}"), ("kl_bits", "KL", "{:.0f}"), ("bits", "bits", "{:.0f}"),
+                ("bits_per_kl", "bits/KL", "{:.3f}"), ("header_bits", "header", "{:.0f}"), ("chunks", "chunks", "{:.0f}"),
+                ("candidates", "candidates", "{:.3g}"), ("encode_ms", "enc ms", "{:.0f}"), ("decode_ms", "dec ms", "{:.1f}"),
+                ("bias", "bias", "{}")]
+        notes = ["one Gaussian posterior q = N(mu, 0.5^2 I), p = N(0, I) through rcc.compress, chunk_bits = 8;",
+                 "bias: mean standardised projection on the mean shift (0 when exact)"]
+        return "--suite compress", notes, rows, cols
+    seeds = 40 if quick else args.seeds
+    rows = bench.uq_rows(num_elements=10_000 if quick else 100_000)
+    rows += bench.pfr_rows(num_seeds=seeds, kls=(0.5, 2.0, 8.0) if quick else (0.5, 1.0, 2.0, 4.0, 8.0, 12.0, 16.0))
+    rows += bench.pfr_truncated_rows(num_seeds=max(seeds // 2, 10), log2_candidates=(10, 12) if quick else (14, 17, 20))
+    notes = ["bits: mean payload bits per message (UQ: per element); +header: with container header and CRC",
+             "bound: PFR KL + log2(KL+1) + 4 (Li & El Gamal); UQ I(X; X+U) per element",
+             "E log2K|info: PFR E[log2 index]; UQ information content -log2 P(k|dither) per element"]
+    return "", notes, rows, None
+
+
+def _bench(args) -> int:
+    from . import bench
+
+    title, notes, rows, cols = _suite(args, bench)
+    print(f"# rcc bench{' ' + title if title else ''}  ({_machine()})")
+    for line in notes:
+        print(f"# {line}")
+    print(format_table(rows) if cols is None else format_table(rows, cols))
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"machine": _machine(), "rows": rows}, f, indent=1, default=str)

@@ -63,3 +63,13 @@ def test_equal_variance_orc_matches_mrc_bias_with_fewer_bits():
 def test_format_table_prints_missing_as_dash():
     out = format_table([{"method": "x", "kl_bits": math.nan}], [("method", "m", "{}"), ("kl_bits", "KL", "{:.1f}")])
     assert out.splitlines()[-1].split() == ["x", "-"]
+
+
+@pytest.mark.parametrize("suite, key", [("hybrid", "candidate_ratio"), ("compress", "bits_per_kl"),
+                                        ("categorical", "tv")])
+def test_bench_suites_run_quick(suite, key, tmp_path):
+    """Every comparison suite runs in --quick mode and writes its rows."""
+    path = tmp_path / f"{suite}.json"
+    assert main(["bench", "--suite", suite, "--quick", "--json", str(path)]) == 0
+    rows = json.loads(path.read_text())["rows"]
+    assert rows and all(key in r for r in rows if r.get("method") != "exact (noise floor)")
