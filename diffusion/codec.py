@@ -91,6 +91,8 @@ MAX_ELEMENTS = 2**28
 #: chunks): 2^18 writes 9.25 bits/dim with a chain 0.16 bits/dim above the ideal one, 2^16 writes
 #: 9.35 with 0.49 (truncation bias), in about the same time.
 DEFAULT_NUM_CANDIDATES = 2**18
+DEFAULT_CHUNK_BITS = 12.0
+DEFAULT_SIZE_STEP = 1
 MAX_STEPS = 2**16
 
 
@@ -317,8 +319,9 @@ class ChunkedChannel(_Channel):
     the file header, and seed and shape are implied.
     """
 
-    def __init__(self, method: str = "pfr", chunk_bits: float = 12.0, num_candidates: int | None = DEFAULT_NUM_CANDIDATES,
-                 layout: str = "kl"):
+    def __init__(self, method: str = "pfr", chunk_bits: float = DEFAULT_CHUNK_BITS,
+                 num_candidates: int | None = DEFAULT_NUM_CANDIDATES, layout: str = "kl",
+                 size_step: int = DEFAULT_SIZE_STEP):
         import rcc
 
         if method not in ("pfr", "orc", "mrc"):
@@ -331,6 +334,9 @@ class ChunkedChannel(_Channel):
         # instead of 9.35, but its chunks of uneven KL hit the candidate cap harder: the sent
         # chain's KL + data rises from 6.86 to 7.46 bits/dim (more bias). Default: the less biased.
         self.layout = layout
+        if isinstance(size_step, bool) or not isinstance(size_step, (int, np.integer)) or size_step < 1:
+            raise ValueError(f"size_step must be an int >= 1, got {size_step!r}")
+        self.size_step = int(size_step)
         if not (chunk_bits > 0 and np.isfinite(chunk_bits)):
             raise ValueError(f"chunk_bits must be positive, got {chunk_bits!r}")
         self.name = method
@@ -350,7 +356,7 @@ class ChunkedChannel(_Channel):
             raise ValueError(f"the {self.name!r} channel needs the Gaussian hierarchy")
         blob, rep = self._compress(
             q.to_rcc(), p.to_rcc(), method=self.method, seed=seed, chunk_bits=self.chunk_bits, layout=self.layout,
-            return_report=True,
+            size_step=self.size_step, return_report=True,
         )
         c = unpack(blob)
         if self.params is None:
@@ -394,14 +400,15 @@ class ChunkedChannel(_Channel):
         self.params = tuple(r.varint() for _ in range(n))
 
 
-def make_channel(name: str, chunk_bits: float = 12.0, num_candidates: int | None = DEFAULT_NUM_CANDIDATES) -> _Channel:
+def make_channel(name: str, chunk_bits: float = DEFAULT_CHUNK_BITS, num_candidates: int | None = DEFAULT_NUM_CANDIDATES,
+                 size_step: int = DEFAULT_SIZE_STEP) -> _Channel:
     """Channel by name: "ideal", "uq", or an ``rcc.compress`` method ("pfr", "orc", "mrc")."""
     if name == "ideal":
         return IdealChannel()
     if name == "uq":
         return UQChannel()
     if name in ("pfr", "orc", "mrc"):
-        return ChunkedChannel(name, chunk_bits, num_candidates)
+        return ChunkedChannel(name, chunk_bits, num_candidates, size_step=size_step)
     raise ValueError(f"channel must be one of {CHANNELS}, got {name!r}")
 
 
@@ -560,8 +567,8 @@ def _default_channel(hierarchy: str) -> str:
 
 @torch.no_grad()
 def encode(
-    model, x, channel: str | None = None, seed: int = 0, chunk_bits: float = 12.0,
-    num_candidates: int | None = DEFAULT_NUM_CANDIDATES,
+    model, x, channel: str | None = None, seed: int = 0, chunk_bits: float = DEFAULT_CHUNK_BITS,
+    num_candidates: int | None = DEFAULT_NUM_CANDIDATES, size_step: int = DEFAULT_SIZE_STEP,
 ) -> EncodeResult:
     """Compress ``x`` (uint8 (N, D)) losslessly with ``model``, every step through ``channel``.
 
@@ -579,10 +586,12 @@ def encode(
         KL per chunk for the chunked channels (bits).
     num_candidates : int or None
         Candidate budget per chunk of the chunked channels (default 2^18; None: exact PFR).
+    size_step : int
+        Chunk sizes of the chunked channels are multiples of it (``rcc.compress(size_step=)``).
     """
     hierarchy = model.kind
     channel = channel or _default_channel(hierarchy)
-    ch = make_channel(channel, chunk_bits=chunk_bits, num_candidates=num_candidates)
+    ch = make_channel(channel, chunk_bits=chunk_bits, num_candidates=num_candidates, size_step=size_step)
     if int(seed) != seed or not 0 <= seed < 2**62:
         raise ValueError(f"seed must be an integer in [0, 2**62), got {seed!r}")
     x = np.asarray(x)

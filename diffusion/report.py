@@ -341,7 +341,7 @@ def demo(out_dir="out/diffusion", gaussian_channel: str = "pfr", verbose: bool =
     return run_report(out_dir, configs=configs, verbose=verbose)
 
 
-#: (method, chunk_bits, candidates per chunk) of :func:`truncation_tradeoff`.
+#: (method, chunk_bits, candidates per chunk[, size_step]) of :func:`truncation_tradeoff`.
 TRADEOFF_GRID = [("pfr", 8.0, 2**14), ("pfr", 10.0, 2**16), ("pfr", 12.0, 2**16), ("pfr", 12.0, 2**18),
                  ("orc", 12.0, 2**16), ("mrc", 12.0, 2**16)]
 
@@ -373,26 +373,31 @@ def truncation_tradeoff(out_dir="out/tradeoff", steps: int = 5, grid=None, verbo
 
     ideal = chain_bits(codec.encode(model, x, channel="ideal"))
     rows = []
-    for method, chunk_bits, n in grid or TRADEOFF_GRID:
+    for method, chunk_bits, n, *rest in grid or TRADEOFF_GRID:
+        size_step = int(rest[0]) if rest else 1
         t0 = time.perf_counter()
-        res = codec.encode(model, x, channel=method, chunk_bits=chunk_bits, num_candidates=n)
+        res = codec.encode(model, x, channel=method, chunk_bits=chunk_bits, num_candidates=n, size_step=size_step)
         seconds = time.perf_counter() - t0
         if not np.array_equal(codec.decode(res.blob, model).x, x):
-            raise AssertionError(f"{method} chunk_bits={chunk_bits} N={n}: lossless decode failed")
+            raise AssertionError(f"{method} chunk_bits={chunk_bits} N={n} size_step={size_step}: lossless decode failed")
         chain = chain_bits(res)
-        rows.append({"method": method, "chunk_bits": chunk_bits, "num_candidates": n, "steps_T": steps,
+        step_kl = float(np.sum(res.kl_bits))
+        rows.append({"method": method, "chunk_bits": chunk_bits, "num_candidates": n, "size_step": size_step,
+                     "steps_T": steps, "steps_real_over_kl": float(np.sum(res.step_bits)) / step_kl,
                      "real": 8 * len(res.blob) / dims, "kl_plus_data": chain, "bias_excess": chain - ideal,
                      "encode_seconds": seconds})
     lines = [f"gaussian T={steps}: truncated chunked channels (bits/dim; ideal channel's KL + data {ideal:.3f})",
-             f"{'method':>6} {'chunk':>6} {'N':>8} {'real':>7} {'KL+data':>8} {'excess':>7} {'enc s':>6}"]
-    lines += [f"{r['method']:>6} {r['chunk_bits']:6.0f} {'2^%d' % round(math.log2(r['num_candidates'])):>8} "
-              f"{r['real']:7.3f} {r['kl_plus_data']:8.3f} {r['bias_excess']:7.3f} {r['encode_seconds']:6.1f}"
+             f"{'method':>6} {'chunk':>6} {'step':>4} {'N':>8} {'real':>7} {'steps/KL':>8} {'KL+data':>8} {'excess':>7} "
+             f"{'enc s':>6}"]
+    lines += [f"{r['method']:>6} {r['chunk_bits']:6.1f} {r['size_step']:4d} {'2^%d' % round(math.log2(r['num_candidates'])):>8} "
+              f"{r['real']:7.3f} {r['steps_real_over_kl']:8.3f} {r['kl_plus_data']:8.3f} {r['bias_excess']:7.3f} "
+              f"{r['encode_seconds']:6.1f}"
               for r in rows]
     text = "\n".join(lines)
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     for r in rows:
         ax.scatter(r["real"], r["bias_excess"], s=30 + 8 * r["encode_seconds"])
-        ax.annotate(f"{r['method']} {r['chunk_bits']:.0f}b 2^{round(math.log2(r['num_candidates']))} "
+        ax.annotate(f"{r['method']} {r['chunk_bits']:g}b/{r['size_step']} 2^{round(math.log2(r['num_candidates']))} "
                     f"({r['encode_seconds']:.0f} s)", (r["real"], r["bias_excess"]), fontsize=7,
                     xytext=(4, 3), textcoords="offset points")
     ax.set_xlabel("real file bits / dim")

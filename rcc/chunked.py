@@ -11,7 +11,7 @@ ORC from Theis & Yosri, ICML 2022)::
         |  kl_bits(q, p, elementwise=True): (d,) bits
         v
       greedy layout: contiguous chunks, a chunk closes once its KL reaches chunk_bits
-        |  sizes n_0 .. n_{C-1}, sum = d
+        |  (at a multiple of size_step coordinates); sizes n_0 .. n_{C-1}, sum = d
         v
       chunk c: channel.select(Pair(q_c, p_c), seed, chunk=c) -> index K_c >= 1
         |  candidate K_c of chunk c is a pure function of (seed, c, K_c): O(n_c) to regenerate
@@ -26,11 +26,12 @@ Payload format (all of it counted in ``payload_bits``; bit strings most signific
       if C > 1: 1 bit layout          1: "even", chunk c = coordinates [floor(c d / C),
                                          floor((c + 1) d / C)), nothing more is sent;
                                       0: "kl", then gamma(s_min), gamma(s_span + 1): chunk
-                                         sizes lie in [s_min, s_min + s_span]
+                                         sizes lie in [s_min, s_min + s_span] (size_step g = 1),
+                                         or n_c / g does for c < C - 1 (g > 1)
       pfr / orc: 6 bits L_min, 6 bits L_span     index bit lengths L = floor(log2 K) lie in
                                                  [L_min, L_min + L_span], L_min + L_span <= 63
     ANS words (constriction AnsCoder, 32-bit words, in the order the decoder reads them)
-      sizes n_0 .. n_{C-2} - s_min   (only for the "kl" layout with s_span > 0;
+      sizes n_c / g - s_min, c < C-1 (only for the "kl" layout with s_span > 0;
                                      n_{C-1} = d - the rest)
       L_0 .. L_{C-1} - L_min         (pfr / orc, only if L_span > 0)
           both under adaptive Krichevsky-Trofimov categoricals (counts + 1/2, updated after each
@@ -42,7 +43,7 @@ Payload format (all of it counted in ``payload_bits``; bit strings most signific
     length tells the decoder how many bits it kept); an empty coder takes no bits.
 
 Header parameters (container method "chunked"): (inner method code, candidate count N or 0 for
-exact PFR, chunk_bits in 1/16 bits). The decoder needs neither q nor the KL profile: layout and
+exact PFR, chunk_bits in 1/16 bits), and the size step g as a fourth parameter when g > 1. The decoder needs neither q nor the KL profile: layout and
 indices come from the payload, the rest from the prior p and the header.
 
 In chunked mode the bit lengths L concentrate near ``chunk_bits``, so the learned categorical of
@@ -153,19 +154,38 @@ class CompressReport:
 
 
 @numba.njit(cache=True)
-def _greedy_sizes(kl, chunk_bits, out):
-    """Contiguous chunks; one closes when its KL reaches ``chunk_bits``. Returns the count."""
-    acc = 0.0
+def _greedy_sizes(kl, chunk_bits, size_step, out):
+    """Contiguous chunks of about ``chunk_bits`` of KL; returns the chunk count.
+
+    size_step 1: a chunk closes as soon as its KL reaches ``chunk_bits``. size_step g > 1: sizes
+    are multiples of g, and a chunk closes at the first multiple at which its KL reaches
+    ``chunk_bits``, or at the multiple before it if that one's KL is closer to ``chunk_bits``
+    (so one block of g coordinates moves the chunk KL by at most half the block's KL). The last
+    chunk takes what is left.
+    """
+    acc = 0.0  # KL of the open chunk
     size = 0
+    before = 0.0  # KL of the open chunk at its previous multiple of size_step
     count = 0
     for j in range(kl.shape[0]):
         acc += kl[j]
         size += 1
+        if size % size_step != 0:
+            continue
         if acc >= chunk_bits:
+            if size_step > 1 and size > size_step and chunk_bits - before < acc - chunk_bits:
+                out[count] = size - size_step  # close at the previous multiple; the block opens the next
+                count += 1
+                acc -= before
+                size = size_step
+                if acc < chunk_bits:
+                    before = acc
+                    continue
             out[count] = size
             count += 1
             acc = 0.0
             size = 0
+        before = acc
     if size > 0:
         out[count] = size
         count += 1
@@ -395,6 +415,7 @@ def compress(
     chunk_bits: float = 12.0,
     *,
     layout: str = "kl",
+    size_step: int = 1,
     return_report: bool = False,
 ):
     """Send one sample of a high-dimensional factorised q given the prior p, as one blob.
@@ -426,6 +447,12 @@ def compress(
         exact PFR's 2^D_inf runtime even across chunks. ``"even"``: round(KL / chunk_bits)
         chunks of equal size (within one coordinate), which costs no side information but lets
         the chunk KL follow the KL profile; better in bits where the profile is flat.
+    size_step : int >= 1
+        ``"kl"`` layout only: chunk sizes (all but the last) are multiples of ``size_step``; a
+        chunk closes at the multiple where its KL crosses ``chunk_bits`` or the one before,
+        whichever is closer. Sizes then cost about log2(size_step) bits less each, and a chunk's
+        KL strays from ``chunk_bits`` by up to half a block's KL: worth it where size_step
+        coordinates hold a few bits of KL or less (Gaussian diffusion steps: 4).
     return_report : bool
         Also return a :class:`CompressReport` (sample, bits, per-chunk KL / index / candidates).
 
@@ -464,9 +491,14 @@ def compress(
         raise ValueError(f"chunked coding needs the per-coordinate KL: {exc}") from None
     if np.isnan(kl).any():
         raise ValueError("the per-coordinate KL of q and p is nan somewhere")
+    if isinstance(size_step, (bool, np.bool_)) or not isinstance(size_step, (int, np.integer)) or size_step < 1:
+        raise ValueError(f"size_step must be an int >= 1; got {size_step!r}")
+    size_step = int(size_step)
+    if size_step > 1 and layout != "kl":
+        raise ValueError(f"size_step applies to the 'kl' layout only; got layout={layout!r}")
     if layout == "kl":
         sizes_buf = np.empty(d, dtype=np.int64)
-        num_chunks = _greedy_sizes(kl, q16 / 16.0, sizes_buf)
+        num_chunks = _greedy_sizes(kl, q16 / 16.0, size_step, sizes_buf)
         sizes = sizes_buf[:num_chunks].copy()
     elif layout == "even":
         total = float(kl.sum())
@@ -486,7 +518,7 @@ def compress(
         dinf = np.full(num_chunks, np.nan)
     same = (qf.family == pf.family) & (qf.a == pf.a) & (qf.b == pf.b)
     trivial = np.logical_and.reduceat(same, starts)  # q == p on the chunk: candidate 1 is exact
-    exact_pfr = isinstance(ch, PFR) and ch.max_candidates is None
+    exact_pfr = isinstance(ch, PFR) and ch.exact
     if exact_pfr:
         bad = ~trivial & ~(dinf <= MAX_EXACT_DINF_BITS)
         if bad.any():
@@ -516,8 +548,8 @@ def compress(
         elif isinstance(ch, ORC):
             truncated[c] = not info.get("stopped_early", True)
 
-    payload, payload_bits = _write_payload(ch, d, sizes, index1, layout == "even")
-    params = (METHODS[ch.method], _count_param(ch), q16)
+    payload, payload_bits = _write_payload(ch, d, sizes, index1, layout == "even", size_step)
+    params = (METHODS[ch.method], _count_param(ch), q16) + ((size_step,) if size_step > 1 else ())
     blob = pack(Container("chunked", params, seed, tuple(shape), payload, payload_bits))
     if not return_report:
         return blob
@@ -536,7 +568,7 @@ def compress(
         chunk_sizes=sizes,
         chunk_index=index1,
         chunk_candidates=scored,
-        extra={"layout": layout, "chunk_bits": q16 / 16.0},
+        extra={"layout": layout, "chunk_bits": q16 / 16.0, "size_step": size_step},
     )
     return blob, report
 
@@ -546,7 +578,7 @@ def _even_sizes(d: int, num_chunks: int) -> np.ndarray:
     return np.diff(edges)
 
 
-def _write_payload(ch, d: int, sizes: np.ndarray, index1: np.ndarray, even: bool) -> tuple[bytes, int]:
+def _write_payload(ch, d: int, sizes: np.ndarray, index1: np.ndarray, even: bool, step: int) -> tuple[bytes, int]:
     num_chunks = sizes.shape[0]
     w = BitWriter()
     _write_gamma(w, num_chunks)
@@ -565,8 +597,10 @@ def _write_payload(ch, d: int, sizes: np.ndarray, index1: np.ndarray, even: bool
     if num_chunks > 1:
         w.write(int(even), 1)
     if num_chunks > 1 and not even:
-        smin, smax = int(sizes.min()), int(sizes.max())
-        _encode_kt(coder, sizes[:-1] - smin, smax - smin + 1)
+        # step 1: the range covers every size; step > 1: the units n / step of all but the last
+        units = sizes if step == 1 else sizes[:-1] // step
+        smin, smax = int(units.min()), int(units.max())
+        _encode_kt(coder, units[:num_chunks - 1] - smin, smax - smin + 1)
         _write_gamma(w, smin)
         _write_gamma(w, smax - smin + 1)
     if not isinstance(ch, MRC):
@@ -608,9 +642,12 @@ def decompress(blob: bytes, p: Distribution) -> np.ndarray:
     (3,)
     """
     c = unpack(blob, expect_method="chunked")
-    if len(c.params) != 3:
-        raise DecodeError(f"a chunked blob has 3 header parameters, this one {len(c.params)}")
-    inner_code, count, q16 = c.params
+    if len(c.params) not in (3, 4):
+        raise DecodeError(f"a chunked blob has 3 or 4 header parameters, this one {len(c.params)}")
+    inner_code, count, q16 = c.params[:3]
+    step = c.params[3] if len(c.params) == 4 else 1
+    if len(c.params) == 4 and not 2 <= step < 2**31:
+        raise DecodeError(f"chunk size step {step} out of range")
     names = {METHODS[name]: name for name in _INNER}
     inner = names.get(inner_code)
     if inner is None:
@@ -625,11 +662,11 @@ def decompress(blob: bytes, p: Distribution) -> np.ndarray:
     if d > _MAX_DECODE_SIZE:
         raise DecodeError(f"shape {c.shape} has {d} coordinates, more than the {_MAX_DECODE_SIZE} decompress supports")
     pf = check_prior(p, c.shape, None, c.seed).ravel()
-    sizes, index1 = _read_payload(inner, count, d, c.payload, c.payload_bits)
+    sizes, index1 = _read_payload(inner, count, d, c.payload, c.payload_bits, step)
     return _regenerate(pf, c.seed, sizes, index1).reshape(c.shape)
 
 
-def _read_payload(inner: str, count: int, d: int, payload: bytes, payload_bits: int):
+def _read_payload(inner: str, count: int, d: int, payload: bytes, payload_bits: int, step: int = 1):
     rd = BitReader(payload, payload_bits)
     num_chunks = _read_gamma(rd)
     if num_chunks > d or num_chunks > MAX_CHUNK + 1:
@@ -638,8 +675,10 @@ def _read_payload(inner: str, count: int, d: int, payload: bytes, payload_bits: 
     if num_chunks > 1 and not even:
         smin = _read_gamma(rd)
         sspan = _read_gamma(rd) - 1
-        if smin * num_chunks > d or (smin + sspan) * num_chunks < d or smin + sspan > d:
+        if step == 1 and (smin * num_chunks > d or (smin + sspan) * num_chunks < d or smin + sspan > d):
             raise DecodeError(f"chunk sizes in [{smin}, {smin + sspan}] cannot add up to {d}")
+        if step > 1 and (smin * step * (num_chunks - 1) >= d or (smin + sspan) * step >= d):
+            raise DecodeError(f"chunk sizes of at least {smin} x {step} cannot add up to {d}")
     else:
         smin, sspan = d, 0
     if inner != "mrc":
@@ -663,8 +702,9 @@ def _read_payload(inner: str, count: int, d: int, payload: bytes, payload_bits: 
         sizes = np.full(num_chunks, smin, dtype=np.int64)
         if sspan > 0:
             sizes[:-1] += _decode_kt(coder, num_chunks - 1, sspan + 1)
+        sizes[:-1] *= step
         last = d - int(sizes[:-1].sum())
-        if not smin <= last <= smin + sspan:
+        if not (smin <= last <= smin + sspan if step == 1 else last >= 1):
             raise DecodeError("chunk sizes do not add up to the shape: corrupted payload")
         sizes[-1] = last
     else:

@@ -13,20 +13,23 @@ far: about 2^D_inf candidates. E[log2 K] <= KL + 1.53 bits; K is sent with the Z
 :mod:`rcc.coding` in about KL + log2(KL + 1) + 2 bits.
 
 Where D_inf is infinite (for example two Gaussians of equal variance) the race has no stopping
-rule; ``max_candidates=N`` then truncates it at N candidates. A truncated sample is biased (its
-law is that of minimal random coding with N candidates, roughly): every message records
-``info["truncated"]`` and benchmarks report the bias beside the bits.
+rule; ``max_candidates=N`` then truncates it at N candidates, and ``headroom_bits=h`` at
+2^ceil(KL + h) candidates, a budget that follows each pair's (or chunk's) KL. A truncated sample
+is biased (its law is that of minimal random coding with N candidates, roughly): every message
+records ``info["truncated"]`` and benchmarks report the bias beside the bits.
 """
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from ._kernels import Pair
 from ._race import poisson_race, scorer
 from .channel import SelectionChannel, check_num_candidates, expect_params
 from .coding import BitReader, BitWriter, golomb_param_for_kl, read_zipf_index, write_zipf_index
-from .distributions import Distribution, dinf_bits
+from .distributions import Distribution, dinf_bits, kl_bits
 from .errors import DecodeError
 
 __all__ = ["PFR"]
@@ -46,6 +49,12 @@ class PFR(SelectionChannel):
         D_inf of at most 32 bits. An int N: truncate the race at N candidates (needed where D_inf
         is infinite, e.g. equal-variance Gaussians); the sample is then only approximately
         distributed as q, and ``msg.info["truncated"]`` says whether this message was cut.
+    headroom_bits : float, optional
+        Also truncate at 2^ceil(KL + headroom_bits) candidates (KL of the pair, or of the chunk
+        under :func:`rcc.compress`), and at ``max_candidates`` if given too. A candidate budget
+        that grows with the KL keeps the truncation bias about even across chunks of uneven KL,
+        where one fixed N starves the chunks of high KL; it is an encoder setting (the decoder
+        never needs it) and does not travel in the header.
 
     Example
     -------
@@ -64,15 +73,38 @@ class PFR(SelectionChannel):
 
     method = "pfr"
 
-    def __init__(self, max_candidates: int | None = None):
+    def __init__(self, max_candidates: int | None = None, *, headroom_bits: float | None = None):
         self.max_candidates = check_num_candidates("max_candidates", max_candidates, allow_none=True)
+        if headroom_bits is not None:
+            if isinstance(headroom_bits, bool) or not isinstance(headroom_bits, (int, float, np.integer, np.floating)) \
+                    or not 0 <= float(headroom_bits) <= 62:
+                raise ValueError(f"headroom_bits must be a number of bits in [0, 62] or None; got {headroom_bits!r}")
+            headroom_bits = float(headroom_bits)
+        self.headroom_bits = headroom_bits
 
     def __repr__(self) -> str:
-        return f"PFR(max_candidates={self.max_candidates})"
+        extra = "" if self.headroom_bits is None else f", headroom_bits={self.headroom_bits:g}"
+        return f"PFR(max_candidates={self.max_candidates}{extra})"
+
+    @property
+    def exact(self) -> bool:
+        """True when no candidate budget applies (the D_inf stopping rule alone ends the race)."""
+        return self.max_candidates is None and self.headroom_bits is None
+
+    def budget(self, q: Distribution, p: Distribution) -> int | None:
+        """Candidates this channel scores at most for the pair (None: no limit)."""
+        if self.headroom_bits is None:
+            return self.max_candidates
+        kl = float(kl_bits(q, p))
+        if not math.isfinite(kl):
+            return self.max_candidates
+        n = 2 ** min(62, max(0, math.ceil(kl + self.headroom_bits)))
+        return n if self.max_candidates is None else min(n, self.max_candidates)
 
     def select(self, pair: Pair, q: Distribution, p: Distribution, seed: int, chunk: int) -> tuple[int, dict]:
         dinf = float(dinf_bits(q, p))
-        if self.max_candidates is None:
+        budget = self.budget(q, p)
+        if budget is None:
             if not math.isfinite(dinf):
                 raise ValueError(
                     "exact PFR needs a finite D_inf = log2 sup dq/dp, but it is infinite for this "
@@ -84,7 +116,7 @@ class PFR(SelectionChannel):
                     f"exact PFR would score about 2^{dinf:.1f} candidates (D_inf = {dinf:.1f} bits); "
                     "split the pair with rcc.compress(chunk_bits=...) or pass max_candidates"
                 )
-        index, scored, certified = poisson_race(scorer(pair, seed, chunk), seed, chunk, dinf * _LN2, self.max_candidates)
+        index, scored, certified = poisson_race(scorer(pair, seed, chunk), seed, chunk, dinf * _LN2, budget)
         return index, {"dinf_bits": dinf, "num_candidates": scored, "certified": certified, "truncated": not certified}
 
     def index_params(self, kl: float) -> tuple[int, ...]:

@@ -86,13 +86,67 @@ def test_even_layout_round_trip():
     seed=st.integers(0, 2**64 - 1),
     chunk_bits=st.floats(1.0, 8.0),
     scale=st.floats(0.3, 0.9),
-    layout=st.sampled_from(["kl", "even"]),
+    layout=st.sampled_from(["kl", "even", "kl/2", "kl/3", "kl/7"]),
 )
 def test_round_trip_property(shape, name, seed, chunk_bits, scale, layout):
     q, p = gaussian_pair(shape, seed=seed % 1000, scale=scale)
+    layout, _, step = layout.partition("/")
     blob, report = rcc.compress(q, p, method=METHODS[name], seed=seed, chunk_bits=chunk_bits,
-                                layout=layout, return_report=True)
+                                layout=layout, size_step=int(step or 1), return_report=True)
     np.testing.assert_array_equal(rcc.decompress(blob, p), report.sample)
+    np.testing.assert_array_equal(report.chunk_sizes, naive_sizes(rcc.kl_bits(q, p, elementwise=True).ravel(),
+                                                                  report.extra["chunk_bits"], int(step or 1))
+                                  if layout == "kl" else report.chunk_sizes)
+
+
+def naive_sizes(kl, chunk_bits, step):
+    """Plain-Python reference of the "kl" layout: close at the multiple of ``step`` where the
+    chunk's KL crosses chunk_bits, or at the multiple before if that is closer (step > 1)."""
+    sizes, start, d = [], 0, len(kl)
+    while start < d:
+        ends = list(range(start + step, d + 1, step))
+        crossing = next((e for e in ends if kl[start:e].sum() >= chunk_bits), None)
+        if crossing is None:
+            sizes.append(d - start)
+            break
+        end = crossing
+        if step > 1 and crossing > start + step:
+            prev = crossing - step
+            if chunk_bits - kl[start:prev].sum() < kl[start:crossing].sum() - chunk_bits:
+                end = prev
+        sizes.append(end - start)
+        start = end
+    return np.array(sizes)
+
+
+@pytest.mark.parametrize("step", [1, 2, 4, 9])
+def test_greedy_layout_matches_reference(step):
+    kl = np.random.default_rng(step).exponential(1.0, size=500) * (np.arange(500) % 7 != 0)
+    kl[[17, 200]] = [30.0, 9.0]  # blocks whose KL alone exceeds chunk_bits
+    from rcc.chunked import _greedy_sizes
+
+    out = np.empty(kl.size, dtype=np.int64)
+    got = out[:_greedy_sizes(kl, 6.0, step, out)]
+    want = naive_sizes(kl, 6.0, step)
+    np.testing.assert_array_equal(got, want)
+    assert (got[:-1] % step == 0).all() and got.sum() == kl.size
+
+
+def test_size_step_costs_fewer_bits_at_equal_chunk_kl():
+    """Coarser sizes cost less side information: on a pair whose coordinates carry ~0.6 bit of
+    KL each, size_step 4 at the same chunk_bits writes fewer payload bits than size_step 1, with
+    chunks of about the same mean KL."""
+    q, p = gaussian_pair((4000,), seed=11, scale=0.8, shift=0.6)
+    reports = {}
+    for step in (1, 4):
+        blob, reports[step] = rcc.compress(q, p, method=rcc.PFR(max_candidates=2**12), seed=3, chunk_bits=8.0,
+                                           size_step=step, return_report=True)
+        np.testing.assert_array_equal(rcc.decompress(blob, p), reports[step].sample)
+        assert (reports[step].chunk_sizes[:-1] % step == 0).all()
+        assert unpack(blob).params[3:] == ((step,) if step > 1 else ())
+    mean_kl = {s: r.kl_bits / r.num_chunks for s, r in reports.items()}
+    assert mean_kl[4] == pytest.approx(mean_kl[1], rel=0.1)
+    assert reports[4].payload_bits < reports[1].payload_bits - 0.5 * reports[1].num_chunks
 
 
 def test_other_families_round_trip():
@@ -207,6 +261,9 @@ def test_exact_pfr_refuses_infinite_dinf():
         ({"chunk_bits": True}, "chunk_bits"),
         ({"seed": -1}, "seed"),
         ({"layout": "random"}, "layout"),
+        ({"size_step": 0}, "size_step"),
+        ({"size_step": 2.0}, "size_step"),
+        ({"size_step": 2, "layout": "even"}, "size_step"),
     ],
 )
 def test_bad_arguments(kwargs, match):
@@ -255,7 +312,8 @@ def test_crafted_payload_never_crashes(small_blob, data):
     payload = data.draw(st.binary(min_size=(bits + 7) // 8, max_size=(bits + 7) // 8))
     if bits % 8:
         payload = payload[:-1] + bytes([payload[-1] & (0xFF << (8 - bits % 8)) & 0xFF])
-    params = data.draw(st.sampled_from([c.params, (2, 0, 64), (3, 5, 64), (4, 1, 64), (4, 2**62, 1), (9, 0, 1), (2, 0)]))
+    params = data.draw(st.sampled_from([c.params, (2, 0, 64), (3, 5, 64), (4, 1, 64), (4, 2**62, 1), (9, 0, 1), (2, 0),
+                                        (2, 0, 64, 2), (2, 0, 64, 1), (2, 0, 64, 2**40), (2, 0, 64, 3, 1)]))
     crafted = pack(Container("chunked", params, c.seed, c.shape, payload, bits))
     try:
         x = rcc.decompress(crafted, p)
@@ -300,3 +358,32 @@ def test_golden_bitstream():
     blob = rcc.compress(q, p, seed=2024, chunk_bits=3.0)
     assert blob.hex() == GOLDEN_HEX
     assert rcc.decompress(bytes.fromhex(GOLDEN_HEX), p).shape == (6,)
+
+
+GOLDEN_STEP_HEX = "52434301100402003002e80f010c3e648308c5d08bc650c24b76c5"
+
+
+def test_golden_bitstream_with_size_step():
+    q = rcc.Gaussian(np.linspace(-1.0, 1.0, 12), 0.5)
+    p = rcc.Gaussian(0.0, 1.0)
+    blob, report = rcc.compress(q, p, seed=2024, chunk_bits=3.0, size_step=2, return_report=True)
+    assert blob.hex() == GOLDEN_STEP_HEX
+    np.testing.assert_array_equal(rcc.decompress(bytes.fromhex(GOLDEN_STEP_HEX), p), report.sample)
+
+
+def test_pfr_headroom_budget_follows_each_chunk_kl():
+    """PFR(headroom_bits=h) scores at most 2^ceil(KL_c + h) candidates in chunk c (and at most
+    max_candidates); equal-variance chunks (D_inf infinite) always use their whole budget."""
+    q, p = rcc.Gaussian(np.linspace(-2.0, 2.0, 60), 1.0), rcc.Gaussian(0.0, 1.0)
+    for ch, cap in ((rcc.PFR(headroom_bits=3), None), (rcc.PFR(2**9, headroom_bits=3), 2**9)):
+        blob, rep = rcc.compress(q, p, method=ch, seed=5, chunk_bits=4.0, return_report=True)
+        budget = 2.0 ** np.ceil(rep.chunk_kl_bits + 3)
+        if cap:
+            budget = np.minimum(budget, cap)
+        np.testing.assert_array_equal(rep.chunk_candidates, budget)
+        assert rep.num_truncated == rep.num_chunks
+        np.testing.assert_array_equal(rcc.decompress(blob, p), rep.sample)
+    assert "headroom_bits=3" in repr(rcc.PFR(headroom_bits=3))
+    for bad in (-1, 63, float("nan"), True, "3"):
+        with pytest.raises(ValueError, match="headroom_bits"):
+            rcc.PFR(headroom_bits=bad)
