@@ -73,7 +73,8 @@ def _cmd_compress(args) -> int:
     if x.dtype != "uint8" or x.ndim != 2:
         raise ValueError(f"input must be a uint8 array of shape (N, 2), got {x.dtype} {x.shape}")
     res = codec.encode(model, x, channel=args.channel, seed=args.seed, chunk_bits=args.chunk_bits,
-                       num_candidates=args.num_candidates, size_step=args.size_step)
+                       num_candidates=args.num_candidates, size_step=args.size_step,
+                       headroom_bits=None if args.headroom_bits < 0 else args.headroom_bits)
     with open(args.output, "wb") as fh:
         fh.write(res.blob)
     n = x.size
@@ -124,7 +125,7 @@ def _cmd_tradeoff(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .codec import DEFAULT_CHUNK_BITS, DEFAULT_NUM_CANDIDATES, DEFAULT_SIZE_STEP
+    from .codec import DEFAULT_CHUNK_BITS, DEFAULT_HEADROOM_BITS, DEFAULT_NUM_CANDIDATES, DEFAULT_SIZE_STEP
     p = argparse.ArgumentParser(prog="rcc-diffusion", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
 
@@ -158,7 +159,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--channel", default=None, help="uq | ideal | pfr | orc | mrc (default: uq / pfr)")
     c.add_argument("--chunk-bits", type=float, default=DEFAULT_CHUNK_BITS, help="KL per chunk (chunked channels)")
     c.add_argument("--size-step", type=int, default=DEFAULT_SIZE_STEP, help="chunk sizes are multiples of it")
-    c.add_argument("--num-candidates", type=int, default=DEFAULT_NUM_CANDIDATES, help="per chunk (chunked channels)")
+    c.add_argument("--headroom-bits", type=float, default=DEFAULT_HEADROOM_BITS,
+                   help="pfr: at most 2^ceil(KL_chunk + h) candidates per chunk (negative: off)")
+    c.add_argument("--num-candidates", type=int, default=None,
+                   help=f"per chunk (chunked channels; default {DEFAULT_NUM_CANDIDATES})")
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("-o", "--output", required=True)
     c.set_defaults(func=_cmd_compress)

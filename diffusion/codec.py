@@ -87,12 +87,14 @@ _CHAN = {name: k for k, name in enumerate(CHANNELS)}
 _GRID = 2.0**-40
 #: sanity limits on header fields (a corrupted header must not allocate terabytes)
 MAX_ELEMENTS = 2**28
-#: Candidates per chunk of the chunked channels. `rcc-diffusion tradeoff` (Gaussian T = 5, 12-bit
-#: chunks): 2^18 writes 9.25 bits/dim with a chain 0.16 bits/dim above the ideal one, 2^16 writes
-#: 9.35 with 0.49 (truncation bias), in about the same time.
-DEFAULT_NUM_CANDIDATES = 2**18
+#: Gaussian steps (chunked PFR): about 12 bits of KL per chunk, sizes in multiples of 4, and a race
+#: of at most 2^ceil(KL_chunk + 5) candidates (never more than 2^22). `rcc-diffusion tradeoff`
+#: (T = 5) and docs/diffusion.md compare it with fixed budgets and size step 1.
 DEFAULT_CHUNK_BITS = 12.0
-DEFAULT_SIZE_STEP = 1
+DEFAULT_SIZE_STEP = 4
+DEFAULT_HEADROOM_BITS = 5.0
+#: Candidates per chunk when ``num_candidates`` is None: PFR's cap, ORC's and MRC's N.
+DEFAULT_NUM_CANDIDATES = {"pfr": 2**22, "orc": 2**18, "mrc": 2**18}
 MAX_STEPS = 2**16
 
 
@@ -310,18 +312,20 @@ class ChunkedChannel(_Channel):
     """``rcc.compress`` / ``rcc.decompress`` with ``method`` in pfr | orc | mrc, chunked across
     all N * D coordinates of a step (about ``chunk_bits`` of KL per chunk).
 
-    ``num_candidates``: an int N (default 2^18) truncates PFR at N candidates per chunk (the
-    Gaussian steps have a reverse scale close to the posterior's, so D_inf is huge or infinite and
-    exact PFR would need astronomically many candidates) or sets N for ORC / MRC; None asks for
-    exact PFR (only for pairs with a small D_inf). Truncated chunks are counted per step
+    ``num_candidates``: an int N truncates PFR at N candidates per chunk (the Gaussian steps have a
+    reverse scale close to the posterior's, so D_inf is huge or infinite and exact PFR would need
+    astronomically many candidates) or sets N for ORC / MRC; None takes
+    ``DEFAULT_NUM_CANDIDATES[method]``. ``headroom_bits`` (PFR only) also cuts chunk c's race at
+    2^ceil(KL_c + headroom_bits) candidates, so chunks of high KL get more candidates and the
+    bias stays about even across chunks. Truncated chunks are counted per step
     (``num_truncated``): their samples are slightly biased towards the prior. The file keeps each step's payload
     bits and payload; the container parameters (inner method, N, chunk_bits) are written once in
     the file header, and seed and shape are implied.
     """
 
     def __init__(self, method: str = "pfr", chunk_bits: float = DEFAULT_CHUNK_BITS,
-                 num_candidates: int | None = DEFAULT_NUM_CANDIDATES, layout: str = "kl",
-                 size_step: int = DEFAULT_SIZE_STEP):
+                 num_candidates: int | None = None, layout: str = "kl",
+                 size_step: int = DEFAULT_SIZE_STEP, headroom_bits: float | None = DEFAULT_HEADROOM_BITS):
         import rcc
 
         if method not in ("pfr", "orc", "mrc"):
@@ -341,12 +345,11 @@ class ChunkedChannel(_Channel):
             raise ValueError(f"chunk_bits must be positive, got {chunk_bits!r}")
         self.name = method
         self.chunk_bits = float(np.float32(chunk_bits))
-        if num_candidates is None:
-            self.method = method if method == "pfr" else {"orc": rcc.ORC, "mrc": rcc.MRC}[method](num_candidates=DEFAULT_NUM_CANDIDATES)
+        n = DEFAULT_NUM_CANDIDATES[method] if num_candidates is None else int(num_candidates)
+        if method == "pfr":
+            self.method = rcc.PFR(n, headroom_bits=headroom_bits)
         else:
-            cls = {"pfr": rcc.PFR, "orc": rcc.ORC, "mrc": rcc.MRC}[method]
-            kw = "max_candidates" if method == "pfr" else "num_candidates"
-            self.method = cls(**{kw: int(num_candidates)})
+            self.method = {"orc": rcc.ORC, "mrc": rcc.MRC}[method](num_candidates=n)
         self.params = None  # container parameters, learnt from the first step / the file header
 
     def encode(self, q, p, seed):
@@ -400,15 +403,15 @@ class ChunkedChannel(_Channel):
         self.params = tuple(r.varint() for _ in range(n))
 
 
-def make_channel(name: str, chunk_bits: float = DEFAULT_CHUNK_BITS, num_candidates: int | None = DEFAULT_NUM_CANDIDATES,
-                 size_step: int = DEFAULT_SIZE_STEP) -> _Channel:
+def make_channel(name: str, chunk_bits: float = DEFAULT_CHUNK_BITS, num_candidates: int | None = None,
+                 size_step: int = DEFAULT_SIZE_STEP, headroom_bits: float | None = DEFAULT_HEADROOM_BITS) -> _Channel:
     """Channel by name: "ideal", "uq", or an ``rcc.compress`` method ("pfr", "orc", "mrc")."""
     if name == "ideal":
         return IdealChannel()
     if name == "uq":
         return UQChannel()
     if name in ("pfr", "orc", "mrc"):
-        return ChunkedChannel(name, chunk_bits, num_candidates, size_step=size_step)
+        return ChunkedChannel(name, chunk_bits, num_candidates, size_step=size_step, headroom_bits=headroom_bits)
     raise ValueError(f"channel must be one of {CHANNELS}, got {name!r}")
 
 
@@ -568,7 +571,8 @@ def _default_channel(hierarchy: str) -> str:
 @torch.no_grad()
 def encode(
     model, x, channel: str | None = None, seed: int = 0, chunk_bits: float = DEFAULT_CHUNK_BITS,
-    num_candidates: int | None = DEFAULT_NUM_CANDIDATES, size_step: int = DEFAULT_SIZE_STEP,
+    num_candidates: int | None = None, size_step: int = DEFAULT_SIZE_STEP,
+    headroom_bits: float | None = DEFAULT_HEADROOM_BITS,
 ) -> EncodeResult:
     """Compress ``x`` (uint8 (N, D)) losslessly with ``model``, every step through ``channel``.
 
@@ -585,13 +589,18 @@ def encode(
     chunk_bits : float
         KL per chunk for the chunked channels (bits).
     num_candidates : int or None
-        Candidate budget per chunk of the chunked channels (default 2^18; None: exact PFR).
+        Candidate budget per chunk of the chunked channels (None: ``DEFAULT_NUM_CANDIDATES[channel]``,
+        2^22 for PFR, 2^18 for ORC and MRC).
     size_step : int
         Chunk sizes of the chunked channels are multiples of it (``rcc.compress(size_step=)``).
+    headroom_bits : float or None
+        PFR only: also cut each chunk's race at 2^ceil(KL_chunk + headroom_bits) candidates
+        (``rcc.PFR(headroom_bits=)``); None: the fixed budget ``num_candidates`` alone.
     """
     hierarchy = model.kind
     channel = channel or _default_channel(hierarchy)
-    ch = make_channel(channel, chunk_bits=chunk_bits, num_candidates=num_candidates, size_step=size_step)
+    ch = make_channel(channel, chunk_bits=chunk_bits, num_candidates=num_candidates, size_step=size_step,
+                      headroom_bits=headroom_bits)
     if int(seed) != seed or not 0 <= seed < 2**62:
         raise ValueError(f"seed must be an integer in [0, 2**62), got {seed!r}")
     x = np.asarray(x)
