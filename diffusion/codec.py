@@ -30,16 +30,19 @@ File layout (integers are LEB128 varints; every header field costs real bits, so
 
     b"RD"  flags(1: version << 4 | hierarchy << 3 | channel)  T  N  D  seed
     [chunked channels: chunk_bits f32, count, rcc container parameters]
-    uq:         len  stream-payload          (one rcc.UQStream for all T steps)
+    uq:         L  (T-1) x words  payload reversed   (one rcc.UQStream for all T steps, top first)
     otherwise:  T x ( len  step-payload )
     data-term ANS words (to the end, zero high bytes dropped)
     CRC32(4, little endian) of fingerprint(4) + everything before it
 
-The UQ stream record holds only the ``rcc.UQStream`` payload (its ANS words): the decoder knows
-the method, the parameters (T pushes), the seed, the shape (T N D elements) and every step width,
-and rebuilds the rcc container. The stream is a stack that the encoder fills last step first, so
-the decoder pops step T first: decoding the first k steps pops k pushes and stops (the whole
-stream record must be there; a byte prefix that cuts it is reported as truncated).
+The UQ stream record holds the ``rcc.UQStream`` payload (its ANS words; the decoder knows the
+parameters, the seed, the shape and every step width): varint L, T - 1 varints (stream words
+needed for steps 1..k < T, as increments; step T needs all), then the L payload bytes back to
+front. The stream is a stack
+whose top holds step T (the first sent), so stored top first it is progressive: a byte prefix of
+the file that holds ``EncodeResult.prefix_bytes[k - 1]`` bytes decodes the first k steps
+(``decode(prefix, model, num_steps=k, check_crc=False)``); a prefix that holds fewer is
+reported as truncated. The table costs about one byte per step.
 A chunked step holds ``payload_bits`` and the payload of its ``rcc.compress`` blob (the
 container parameters are in the file header).
 The model fingerprint (a CRC32 of its float64 parameters) is not stored but folded into the
@@ -79,7 +82,7 @@ __all__ = [
 ]
 
 MAGIC = b"RD"
-VERSION = 2  # 2: the uq channel codes all steps in one rcc.UQStream (1: one rcc.UQ per step)
+VERSION = 3  # 3: the uq stream is stored top first, with its table of words per step (progressive)
 _HIER = {"gaussian": 0, "uniform": 1}
 _HIER_INV = {v: k for k, v in _HIER.items()}
 CHANNELS = ("ideal", "uq", "pfr", "orc", "mrc")
@@ -284,22 +287,49 @@ class UQChannel(_Channel):
         return b"", np.asarray(sample, dtype=np.float64).ravel()
 
     def finish(self) -> tuple[bytes, np.ndarray]:
-        """The stream record (varint length + payload) and each step's share of it in bits
-        (the ANS stream's growth while coding the step, plus an equal part of the framing)."""
+        """The stream record and each step's share of it in bits (the ANS stream's growth while
+        coding the step, plus an equal part of the framing).
+
+        Record: varint L (payload bytes), T - 1 varints (the stream words needed to decode steps
+        1..k, as increments: ``rcc.UQStream.pop_words``; step T needs them all), then the payload
+        back to front, so that the top of the stack, which holds the first steps, comes first.
+        """
         payload = self._enc.payload
         rec = bytearray()
         _put_varint(rec, len(payload))
-        rec += payload
+        words = self._enc.pop_words  # the last step needs the whole stream: not sent
+        for v in np.diff(np.concatenate([[0], words[:-1]])):
+            _put_varint(rec, int(v))
+        table = len(rec)
+        rec += payload[::-1]
+        # record bytes a decoder needs for steps 1..k (the top word is short by the dropped bytes)
+        short = -len(payload) % 4
+        self.prefix_bytes = [table + min(len(payload), 4 * int(w) - short) for w in words]
         bits = self._enc.push_bits
         bits += (8.0 * len(rec) - bits.sum()) / max(len(bits), 1)
         return bytes(rec), bits
 
-    def start_decode(self, payload: bytes, seed: int, num_steps: int, size: int) -> None:
-        from rcc.container import Container, pack
+    def start_decode(self, r: "_Reader", seed: int, num_steps: int, size: int, k_max: int) -> None:
+        """Read the stream record from ``r`` -- all of it, or the part a file prefix holds, which
+        must cover the first ``k_max`` steps."""
+        length = r.varint()
+        if length > MAX_ELEMENTS * 8:
+            _raise(f"step stream of {length} bytes: corrupted file")
+        total, words = -(-length // 4), [0]
+        for _ in range(num_steps - 1):
+            words.append(words[-1] + r.varint())
+            if words[-1] > total:
+                _raise("bad step-stream table: corrupted file")
+        words = np.array(words[1:] + [total], dtype=np.int64)
+        have = min(length, r.end - r.pos)
+        top = r.take(have)[::-1]
+        short = -length % 4
+        held = int(np.sum(np.minimum(length, 4 * words - short) <= have))
+        if k_max > held:
+            _raise(f"file truncated: its first {r.pos} bytes hold {held} of the {num_steps} steps, not {k_max}")
+        from rcc.uq import UQStreamDecoder
 
-        blob = pack(Container("uq_stream", (int(num_steps),), int(seed), (int(num_steps) * int(size),),
-                              bytes(payload), 8 * len(payload)))
-        self._dec = self._rcc.UQStream.decoder(blob, seed=int(seed))
+        self._dec, _ = UQStreamDecoder.from_top(top, length, int(seed), int(num_steps), int(num_steps) * int(size))
 
     def decode(self, payload, p, seed, size):
         return np.asarray(self._dec.pop(p.to_rcc(), self._step(p)), dtype=np.float64).ravel()
@@ -494,6 +524,9 @@ class EncodeResult:
         ``num_candidates`` and ``num_truncated`` (chunks whose candidate race was cut short).
     latents : list[np.ndarray]
         The latent after each step, float64 (N, D): what a decoder of the first k steps holds.
+    prefix_bytes : list[int] (T,)
+        Entry k-1: how many leading bytes of ``blob`` decode the first k steps
+        (``decode(blob[:n], model, num_steps=k, check_crc=False)``): the progressive rate.
     """
 
     blob: bytes
@@ -512,6 +545,7 @@ class EncodeResult:
     step_info: list = field(default_factory=list)
     latents: list = field(default_factory=list)
     step_bits_real: np.ndarray | None = None
+    prefix_bytes: list = field(default_factory=list)
 
     @property
     def kl_bits_total(self) -> float:
@@ -660,6 +694,10 @@ def encode(
     head += ch.header()
     header = len(head)
     out = head + out
+    if streaming:
+        prefix_bytes = [header + b for b in ch.prefix_bytes]
+    else:
+        prefix_bytes = (header + np.cumsum(step_bytes)).tolist()
     out += struct.pack("<I", _crc(fp, out))
     return EncodeResult(
         blob=bytes(out),
@@ -678,6 +716,7 @@ def encode(
         step_info=step_info,
         latents=latents,
         step_bits_real=step_bits_real,
+        prefix_bytes=[int(b) for b in prefix_bytes],
     )
 
 
@@ -757,9 +796,10 @@ def decode(
     ch.read_header(r)
     streaming = getattr(ch, "streaming", False)
     if streaming and k_max > 0:  # decoding no step needs no stream
-        stream = r.take(r.varint())
         try:
-            ch.start_decode(stream, seed, T, N * D)
+            ch.start_decode(r, seed, T, N * D, k_max)
+        except CodecError:
+            raise
         except ValueError as exc:
             _raise(f"the step stream does not decode: {exc}")
     x = None

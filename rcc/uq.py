@@ -933,8 +933,10 @@ class UQStream:
             coder = _ANS()
             _guard("entropy coding", coder.encode_reverse, _SENTINEL, _UNIFORM16, error=ValueError)  # bottom
             grown = np.zeros(len(self._pushes))
+            below = np.zeros(len(self._pushes), dtype=np.int64)
             for i in range(len(self._pushes) - 1, -1, -1):  # a stack: last push first
                 mode, k, p_flat, step, u, kmin, kmax, mean, scale, explicit = self._pushes[i]
+                below[i] = coder.num_words()  # what a decoder holds once it has popped push i
                 before = coder.num_valid_bits()
                 if k.size:
                     _encode_indices(coder, mode, k, p_flat, step, u, kmin, kmax, mean, scale)
@@ -947,7 +949,11 @@ class UQStream:
                            error=ValueError)
                 grown[i] = coder.num_valid_bits() - before
             _guard("entropy coding", coder.encode_reverse, _SENTINEL, _UNIFORM16, error=ValueError)  # top
-            self._cache = (_ans_bytes(coder), grown)
+            total = coder.num_words()
+            # words from the top a decoder needs to pop pushes 0..i: the ones above the encoder's
+            # stack before push i, plus the two a 64-bit ANS state may have pulled in early
+            pop_words = np.minimum(total - below + 2, total)
+            self._cache = (_ans_bytes(coder), grown, pop_words)
         return self._cache
 
     @property
@@ -961,6 +967,16 @@ class UQStream:
     @property
     def push_bits(self) -> np.ndarray:
         return self._encode()[1].copy()
+
+    @property
+    def pop_words(self) -> np.ndarray:
+        """(num_pushes,) int64: 32-bit words from the top of the stream (the end of the payload)
+        that a decoder needs to pop pushes 0..i; see :meth:`UQStreamDecoder.from_top`.
+
+        The stream is a stack whose top holds the first push, so a payload stored back to front
+        is progressive: its first ``4 * pop_words[i]`` bytes decode the first i + 1 pushes.
+        """
+        return self._encode()[2].copy()
 
     def message(self) -> Message:
         """The stream as an :class:`rcc.Message` (sample: all pushes' samples, flat, concatenated)."""
@@ -986,6 +1002,41 @@ class UQStreamDecoder:
     ``step``'s), bit for bit; ``finish()`` checks that every push was popped and the end check
     symbol. Anything that does not check out raises :class:`rcc.DecodeError`.
     """
+
+    @classmethod
+    def from_top(cls, top: bytes, payload_len: int, seed: int, num_pushes: int, num_elements: int):
+        """A decoder of the first pushes from the top of a stream alone (progressive decoding).
+
+        ``top`` holds the last ``len(top)`` bytes of a :attr:`UQStream.payload` of
+        ``payload_len`` bytes (seed, push count and element count as the encoder's). Returns
+        ``(decoder, words)``: ``words`` complete 32-bit words from the top are present, and pushes
+        0..i pop exactly as from the whole stream if ``words >= pop_words[i]`` -- the caller must
+        know ``pop_words`` (beyond that the decoder cannot tell good indices from garbage).
+        ``finish()`` needs the whole payload.
+        """
+        seed = check_seed(seed)
+        top = bytes(top)
+        if not 0 <= len(top) <= payload_len:
+            raise ValueError(f"top holds {len(top)} bytes of a {payload_len}-byte payload")
+        if len(top) == payload_len:
+            return cls._over(_ans_coder(top), seed, num_pushes, num_elements), -(-payload_len // 4)
+        start = -(-(payload_len - len(top)) // 4)  # first word wholly inside top
+        rest = top[4 * start - (payload_len - len(top)):]
+        rest = rest + b"\x00" * (-len(rest) % 4)
+        words = np.frombuffer(rest, dtype="<u4").astype(np.uint32)
+        if words.size < 2:  # not even the ANS state: nothing can be popped
+            return None, int(words.size)
+        return cls._over(_guard("reading the ANS stream", _ANS, words), seed, num_pushes, num_elements), int(words.size)
+
+    @classmethod
+    def _over(cls, coder, seed: int, num_pushes: int, num_elements: int):
+        self = cls.__new__(cls)
+        self.seed, self.num_pushes, self.num_elements = seed, int(num_pushes), int(num_elements)
+        self.popped = 0
+        self._elements = 0
+        self._coder = coder
+        _check_sentinel(self._coder, "start")
+        return self
 
     def __init__(self, blob, seed=None):
         if seed is not None:

@@ -17,23 +17,9 @@ from diffusion.train import checkpoint_path
 
 torch.set_num_threads(1)
 
-rcc = pytest.importorskip("rcc")
-HAS_UQ = hasattr(rcc, "UQStream")
+import rcc
+from rcc.coding import decode_varint
 
-
-
-def _has_compress() -> bool:
-    if hasattr(rcc, "compress"):
-        return True
-    try:
-        from rcc.chunked import compress  # noqa: F401
-
-        return True
-    except ImportError:
-        return False
-
-
-HAS_COMPRESS = _has_compress()
 X = data.swirl()[:48]
 
 
@@ -56,12 +42,7 @@ def gaussian_model():
 
 
 def _channels():
-    out = [("uniform", "ideal"), ("gaussian", "ideal")]
-    out.append(pytest.param("uniform", "uq", marks=pytest.mark.skipif(not HAS_UQ, reason="rcc.UQ missing")))
-    out.append(
-        pytest.param("gaussian", "pfr", marks=pytest.mark.skipif(not HAS_COMPRESS, reason="rcc.compress missing"))
-    )
-    return out
+    return [("uniform", "ideal"), ("gaussian", "ideal"), ("uniform", "uq"), ("gaussian", "pfr")]
 
 
 @pytest.mark.parametrize("hierarchy,channel", _channels())
@@ -88,7 +69,6 @@ def test_lossless_round_trip(hierarchy, channel, uniform_model, gaussian_model):
     assert 8 * res.data_bytes <= res.data_nll_bits + 64
 
 
-@pytest.mark.skipif(not HAS_UQ, reason="rcc.UQ missing")
 def test_uq_bits_track_kl_on_the_full_set(uniform_model):
     """UQDM's promise: file size ~ NELBO. On the 1024-point set every step's real bits lie within
     10 % + 80 bits of its KL, all steps together (one rcc.UQStream) cost their information
@@ -108,22 +88,24 @@ def test_uq_bits_track_kl_on_the_full_set(uniform_model):
     np.testing.assert_array_equal(codec.decode(res.blob, uniform_model).x, x)
 
 
-@pytest.mark.parametrize("hierarchy,channel", [("uniform", "uq" if HAS_UQ else "ideal"), ("gaussian", "ideal")])
+@pytest.mark.parametrize("hierarchy,channel", [("uniform", "uq"), ("gaussian", "pfr"), ("gaussian", "ideal")])
 def test_progressive_prefix_decoding(hierarchy, channel, uniform_model, gaussian_model):
+    """A byte prefix of the file decodes the first k steps: exactly ``prefix_bytes[k - 1]`` bytes
+    suffice (the latent equals the encoder's, bit for bit), one byte fewer is a DecodeError."""
     m = uniform_model if hierarchy == "uniform" else gaussian_model
     res = codec.encode(m, X, channel=channel, seed=5)
     T = m.num_steps
-    offset = res.header_bytes - 4
+    assert len(res.prefix_bytes) == T and res.prefix_bytes == sorted(res.prefix_bytes)
+    assert res.prefix_bytes[-1] < len(res.blob) and res.prefix_bytes[0] > res.header_bytes - 4
     psnrs = []
     for k in range(0, T + 1):
-        # only the bytes of the first k steps (a prefix of the file), no CRC; uq codes all steps
-        # in one stream: any k >= 1 needs the whole stream record, and decodes k of its pushes
-        upto = sum(res.step_bytes[:k]) if channel != "uq" or k == 0 else sum(res.step_bytes)
-        prefix = res.blob[: offset + upto]
-        out = codec.decode(prefix, m, num_steps=k, reconstruct=True, check_crc=False)
+        n = res.prefix_bytes[k - 1] if k else res.header_bytes - 4
+        out = codec.decode(res.blob[:n], m, num_steps=k, reconstruct=True, check_crc=False)
         assert out.x is None and out.steps_decoded == k
         if k:
             np.testing.assert_array_equal(out.z, res.latents[k - 1])
+            with pytest.raises(rcc.DecodeError, match="truncated"):
+                codec.decode(res.blob[:n - 1], m, num_steps=k, check_crc=False)
         for rec in (out.denoised, out.ancestral, out.flow):
             assert rec.shape == X.shape and rec.dtype == np.uint8
         psnrs.append(codec.psnr(out.denoised, X))
@@ -132,12 +114,13 @@ def test_progressive_prefix_decoding(hierarchy, channel, uniform_model, gaussian
     # a prefix decoding of k steps agrees with the full file's
     full = codec.decode(res.blob, m, num_steps=2)
     np.testing.assert_array_equal(full.z, res.latents[1])
+    with pytest.raises(rcc.DecodeError):  # lossless decoding needs the whole file
+        codec.decode(res.blob[:res.prefix_bytes[-1]], m, check_crc=False)
 
 
 def test_corrupted_files_raise_clear_errors(uniform_model, gaussian_model):
     m = uniform_model
-    ch = "uq" if HAS_UQ else "ideal"
-    res = codec.encode(m, X, channel=ch, seed=3)
+    res = codec.encode(m, X, channel="uq", seed=3)
     blob = bytearray(res.blob)
     for pos in (len(blob) // 2, len(blob) - 2, 5):
         bad = bytearray(blob)
@@ -154,17 +137,20 @@ def test_corrupted_files_raise_clear_errors(uniform_model, gaussian_model):
     with pytest.raises(ValueError, match="CRC32 mismatch"):
         codec.decode(bytes(blob), other)
     # a corrupted stream inside a prefix (no CRC) is caught by the channel: the first pop reads
-    # the top of the ANS stack (the stream's last bytes) and its check symbol
-    if HAS_UQ:
-        end = res.header_bytes - 4 + sum(res.step_bytes)
-        bad = bytearray(blob)
-        for j in range(end - 8, end):  # the ANS state (top two words), where the check symbol is
-            bad[j] ^= 0xFF
-        with pytest.raises(rcc.DecodeError, match="check symbol"):
-            codec.decode(bytes(bad[:end]), m, num_steps=1, check_crc=False)
-        # a prefix that cuts the stream is reported as truncated
-        with pytest.raises(rcc.DecodeError, match="truncated"):
-            codec.decode(bytes(blob[: end - 1]), m, num_steps=1, check_crc=False)
+    # the top of the ANS stack (stored first, after the record's length and table) and its
+    # check symbol
+    pos = res.header_bytes - 4
+    for _ in range(m.num_steps):  # the payload length, then T - 1 table entries
+        _, pos = decode_varint(bytes(blob), pos)
+    bad = bytearray(blob)
+    for j in range(pos, pos + 8):  # the ANS state (top two words), where the check symbol is
+        bad[j] ^= 0xFF
+    n = res.prefix_bytes[0]
+    with pytest.raises(rcc.DecodeError, match="check symbol"):
+        codec.decode(bytes(bad[:n]), m, num_steps=1, check_crc=False)
+    # a prefix that cuts the first step's part of the stream is reported as truncated
+    with pytest.raises(rcc.DecodeError, match="truncated"):
+        codec.decode(bytes(blob[: n - 1]), m, num_steps=1, check_crc=False)
 
 
 def test_bad_arguments(uniform_model, gaussian_model):
@@ -174,9 +160,8 @@ def test_bad_arguments(uniform_model, gaussian_model):
         codec.encode(uniform_model, X[:, :1], channel="ideal")
     with pytest.raises(ValueError, match="channel"):
         codec.encode(uniform_model, X, channel="zip")
-    if HAS_UQ:
-        with pytest.raises(ValueError, match="uniform hierarchy"):
-            codec.encode(gaussian_model, X, channel="uq")
+    with pytest.raises(ValueError, match="uniform hierarchy"):
+        codec.encode(gaussian_model, X, channel="uq")
 
 
 def test_distortion_measures():
@@ -196,8 +181,8 @@ def test_distortion_measures():
 @pytest.mark.parametrize(
     "hierarchy,channel",
     [
-        ("uniform", "uq" if HAS_UQ else "ideal"),
-        pytest.param("gaussian", "pfr", marks=pytest.mark.skipif(not HAS_COMPRESS, reason="rcc.compress missing")),
+        ("uniform", "uq"),
+        ("gaussian", "pfr"),
     ],
 )
 def test_fresh_process_decodes_bit_for_bit(tmp_path, hierarchy, channel, uniform_model, gaussian_model):
@@ -239,7 +224,7 @@ from hypothesis.extra.numpy import arrays  # noqa: E402
 @given(x=arrays(np.uint8, st.tuples(st.integers(1, 12), st.just(2))), seed=st.integers(0, 2**40))
 def test_any_uint8_points_round_trip(x, seed, uniform_model):
     """Lossless for any points in 0..255 (far from the swirl too), any seed."""
-    res = codec.encode(uniform_model, x, channel="uq" if HAS_UQ else "ideal", seed=seed)
+    res = codec.encode(uniform_model, x, channel="uq", seed=seed)
     np.testing.assert_array_equal(codec.decode(res.blob, uniform_model).x, x)
 
 
@@ -260,7 +245,7 @@ def test_cli_compress_decompress(tmp_path, capsys):
     x = data.swirl()[:32]
     np.save(tmp_path / "x.npy", x)
     f = tmp_path / "x.rd"
-    ch = "uq" if HAS_UQ else "ideal"
+    ch = "uq"
     assert cli.main(["compress", "--input", str(tmp_path / "x.npy"), "--channel", ch, "-o", str(f)]) == 0
     assert cli.main(["decompress", str(f), "-o", str(tmp_path / "y.npy")]) == 0
     np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), x)

@@ -595,3 +595,31 @@ def test_stream_garbage_payload_with_valid_crc():
     for pl in (bytes(len(c.payload)), b"", rng.bytes(len(c.payload)), c.payload[:-3], c.payload + rng.bytes(8)):
         with pytest.raises(DecodeError):
             _pop_chain(pack(Container(c.method, c.params, c.seed, c.shape, pl, 8 * len(pl))), 40, 3, _STREAM_PRIOR)
+
+
+def test_stream_top_alone_decodes_the_first_pushes():
+    """Progressive decoding: the last 4 * pop_words[i] bytes of the payload (the top of the
+    stack) pop pushes 0..i exactly as the whole stream does; the whole payload also finishes."""
+    from rcc.uq import UQStream, UQStreamDecoder
+
+    rng = np.random.default_rng(4)
+    step = np.full(400, 0.3)
+    enc, priors, samples, prev = UQStream(seed=9), [], [], np.zeros(400)
+    for i in range(5):
+        p = Logistic(0.9 * prev, 0.6) if i % 2 else Gaussian(0.5 * prev, 1.0 + 0.1 * i)
+        mu = rng.normal(size=400)
+        samples.append(enc.push(Uniform(mu - step / 2, mu + step / 2), p, step=step))
+        priors.append(p)
+        prev = samples[-1]
+    payload, words = enc.payload, enc.pop_words
+    assert words.shape == (5,) and (np.diff(words) > 0).all() and words[-1] == -(-len(payload) // 4)
+    short = -len(payload) % 4
+    for i in range(5):
+        n = min(len(payload), 4 * int(words[i]) - short)
+        dec, held = UQStreamDecoder.from_top(payload[len(payload) - n:], len(payload), 9, 5, 2000)
+        assert held == words[i]
+        for j in range(i + 1):
+            np.testing.assert_array_equal(dec.pop(priors[j], step), samples[j])
+    dec.finish()  # i = 4: the whole payload
+    with pytest.raises(ValueError, match="bytes"):
+        UQStreamDecoder.from_top(payload + b"x", len(payload), 9, 5, 2000)
