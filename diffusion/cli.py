@@ -83,6 +83,8 @@ def _cmd_compress(args) -> int:
         f"({res.channel}); steps {8 * sum(res.step_bytes) / n:.4f}, data {8 * res.data_bytes / n:.4f}, "
         f"header {8 * res.header_bytes / n:.4f} bits/dim; KL {res.kl_bits_total / n:.4f} bits/dim"
     )
+    print("progressive: the first k steps decode from the first n bytes (--prefix k --truncated): "
+          + ", ".join(f"k={k + 1}: {b}" for k, b in enumerate(res.prefix_bytes)))
     return 0
 
 
@@ -100,7 +102,10 @@ def _cmd_decompress(args) -> int:
         model = load_checkpoint(args.checkpoint)
     else:  # the shipped model the header names
         model = load_pretrained(hdr["hierarchy"], hdr["num_steps"])
-    out = codec.decode(blob, model, num_steps=args.prefix, reconstruct=args.prefix is not None)
+    if args.truncated and args.prefix is None:
+        raise ValueError("--truncated needs --prefix K: a byte prefix of a file decodes its first steps, never the data")
+    out = codec.decode(blob, model, num_steps=args.prefix, reconstruct=args.prefix is not None,
+                       check_crc=not args.truncated)
     if out.x is not None:
         np.save(args.output, out.x)
         print(f"decoded {out.x.shape[0]} points losslessly into {args.output}")
@@ -158,7 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--num-points", type=int)
     c.add_argument("--channel", default=None, help="uq | ideal | pfr | orc | mrc (default: uq / pfr)")
     c.add_argument("--chunk-bits", type=float, default=DEFAULT_CHUNK_BITS, help="KL per chunk (chunked channels)")
-    c.add_argument("--size-step", type=int, default=DEFAULT_SIZE_STEP, help="chunk sizes are multiples of it")
+    c.add_argument("--size-step", type=lambda v: v if v == "auto" else int(v), default=DEFAULT_SIZE_STEP,
+                   help="chunk sizes are multiples of it (an int, or auto: per step from its KL)")
     c.add_argument("--headroom-bits", type=float, default=DEFAULT_HEADROOM_BITS,
                    help="pfr: at most 2^ceil(KL_chunk + h) candidates per chunk (negative: off)")
     c.add_argument("--num-candidates", type=int, default=None,
@@ -171,6 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("input")
     d.add_argument("--checkpoint", help="checkpoint file (default: the shipped one the file names)")
     d.add_argument("--prefix", type=int, help="decode only the first K steps (progressive)")
+    d.add_argument("--truncated", action="store_true",
+                   help="the input is a byte prefix of a file (no CRC to check); use with --prefix")
     d.add_argument("-o", "--output", required=True)
     d.set_defaults(func=_cmd_decompress)
 

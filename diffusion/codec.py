@@ -43,7 +43,7 @@ whose top holds step T (the first sent), so stored top first it is progressive: 
 the file that holds ``EncodeResult.prefix_bytes[k - 1]`` bytes decodes the first k steps
 (``decode(prefix, model, num_steps=k, check_crc=False)``); a prefix that holds fewer is
 reported as truncated. The table costs about one byte per step.
-A chunked step holds ``payload_bits`` and the payload of its ``rcc.compress`` blob (the
+A chunked step holds ``payload_bits``, the chunk size step and the payload of its ``rcc.compress`` blob (the
 container parameters are in the file header).
 The model fingerprint (a CRC32 of its float64 parameters) is not stored but folded into the
 file's CRC: decoding with another model is an error, not garbage.
@@ -90,11 +90,12 @@ _CHAN = {name: k for k, name in enumerate(CHANNELS)}
 _GRID = 2.0**-40
 #: sanity limits on header fields (a corrupted header must not allocate terabytes)
 MAX_ELEMENTS = 2**28
-#: Gaussian steps (chunked PFR): about 12 bits of KL per chunk, sizes in multiples of 4, and a race
+#: Gaussian steps (chunked PFR): about 12 bits of KL per chunk, sizes in multiples of a step chosen
+#: per diffusion step (``rcc.compress(size_step="auto")``: 3-4 on most steps), and a race
 #: of at most 2^ceil(KL_chunk + 5) candidates (never more than 2^22). `rcc-diffusion tradeoff`
 #: (T = 5) and docs/diffusion.md compare it with fixed budgets and size step 1.
 DEFAULT_CHUNK_BITS = 12.0
-DEFAULT_SIZE_STEP = 4
+DEFAULT_SIZE_STEP = "auto"
 DEFAULT_HEADROOM_BITS = 5.0
 #: Candidates per chunk when ``num_candidates`` is None: PFR's cap, ORC's and MRC's N.
 DEFAULT_NUM_CANDIDATES = {"pfr": 2**22, "orc": 2**18, "mrc": 2**18}
@@ -355,7 +356,7 @@ class ChunkedChannel(_Channel):
 
     def __init__(self, method: str = "pfr", chunk_bits: float = DEFAULT_CHUNK_BITS,
                  num_candidates: int | None = None, layout: str = "kl",
-                 size_step: int = DEFAULT_SIZE_STEP, headroom_bits: float | None = DEFAULT_HEADROOM_BITS):
+                 size_step: int | str = DEFAULT_SIZE_STEP, headroom_bits: float | None = DEFAULT_HEADROOM_BITS):
         import rcc
 
         if method not in ("pfr", "orc", "mrc"):
@@ -368,9 +369,10 @@ class ChunkedChannel(_Channel):
         # instead of 9.35, but its chunks of uneven KL hit the candidate cap harder: the sent
         # chain's KL + data rises from 6.86 to 7.46 bits/dim (more bias). Default: the less biased.
         self.layout = layout
-        if isinstance(size_step, bool) or not isinstance(size_step, (int, np.integer)) or size_step < 1:
-            raise ValueError(f"size_step must be an int >= 1, got {size_step!r}")
-        self.size_step = int(size_step)
+        if size_step != "auto" and (isinstance(size_step, bool) or not isinstance(size_step, (int, np.integer))
+                                    or size_step < 1):
+            raise ValueError(f"size_step must be an int >= 1 or 'auto', got {size_step!r}")
+        self.size_step = size_step if size_step == "auto" else int(size_step)
         if not (chunk_bits > 0 and np.isfinite(chunk_bits)):
             raise ValueError(f"chunk_bits must be positive, got {chunk_bits!r}")
         self.name = method
@@ -392,18 +394,21 @@ class ChunkedChannel(_Channel):
             size_step=self.size_step, return_report=True,
         )
         c = unpack(blob)
+        fixed, step = tuple(int(v) for v in c.params[:3]), int(c.params[3]) if len(c.params) > 3 else 1
         if self.params is None:
-            self.params = tuple(int(v) for v in c.params)
-        elif tuple(c.params) != self.params:
-            raise RuntimeError(f"rcc.compress changed its parameters between steps: {c.params} != {self.params}")
+            self.params = fixed
+        elif fixed != self.params:
+            raise RuntimeError(f"rcc.compress changed its parameters between steps: {fixed} != {self.params}")
         self.last_info = {
             "payload_bits": int(c.payload_bits),
             "num_chunks": int(rep.num_chunks),
             "num_candidates": int(rep.num_candidates),
             "num_truncated": int(rep.num_truncated),
+            "size_step": step,
         }
         rec = bytearray()
         _put_varint(rec, int(c.payload_bits))
+        _put_varint(rec, step)
         rec += c.payload
         return bytes(rec), np.asarray(rep.sample, dtype=np.float64).ravel()
 
@@ -412,10 +417,14 @@ class ChunkedChannel(_Channel):
 
         r = _Reader(payload, len(payload))
         bits = r.varint()
+        step = r.varint()
         body = r.take(len(payload) - r.pos)
         if len(body) != (bits + 7) // 8:
             _raise(f"step payload holds {len(body)} bytes for {bits} bits")
-        blob = pack(Container("chunked", self.params, int(seed), (int(size),), body, bits))
+        if not 1 <= step < 2**31:
+            _raise(f"bad chunk size step {step}")
+        params = self.params + ((step,) if step > 1 else ())
+        blob = pack(Container("chunked", params, int(seed), (int(size),), body, bits))
         return np.asarray(self._decompress(blob, p.to_rcc()), dtype=np.float64).ravel()
 
     def header(self) -> bytes:
@@ -434,7 +443,7 @@ class ChunkedChannel(_Channel):
 
 
 def make_channel(name: str, chunk_bits: float = DEFAULT_CHUNK_BITS, num_candidates: int | None = None,
-                 size_step: int = DEFAULT_SIZE_STEP, headroom_bits: float | None = DEFAULT_HEADROOM_BITS) -> _Channel:
+                 size_step: int | str = DEFAULT_SIZE_STEP, headroom_bits: float | None = DEFAULT_HEADROOM_BITS) -> _Channel:
     """Channel by name: "ideal", "uq", or an ``rcc.compress`` method ("pfr", "orc", "mrc")."""
     if name == "ideal":
         return IdealChannel()
@@ -605,7 +614,7 @@ def _default_channel(hierarchy: str) -> str:
 @torch.no_grad()
 def encode(
     model, x, channel: str | None = None, seed: int = 0, chunk_bits: float = DEFAULT_CHUNK_BITS,
-    num_candidates: int | None = None, size_step: int = DEFAULT_SIZE_STEP,
+    num_candidates: int | None = None, size_step: int | str = DEFAULT_SIZE_STEP,
     headroom_bits: float | None = DEFAULT_HEADROOM_BITS,
 ) -> EncodeResult:
     """Compress ``x`` (uint8 (N, D)) losslessly with ``model``, every step through ``channel``.
@@ -625,8 +634,9 @@ def encode(
     num_candidates : int or None
         Candidate budget per chunk of the chunked channels (None: ``DEFAULT_NUM_CANDIDATES[channel]``,
         2^22 for PFR, 2^18 for ORC and MRC).
-    size_step : int
-        Chunk sizes of the chunked channels are multiples of it (``rcc.compress(size_step=)``).
+    size_step : int or "auto"
+        Chunk sizes of the chunked channels are multiples of it (``rcc.compress(size_step=)``;
+        "auto" picks it per step from the step's mean KL per coordinate; sent in each step record).
     headroom_bits : float or None
         PFR only: also cut each chunk's race at 2^ceil(KL_chunk + headroom_bits) candidates
         (``rcc.PFR(headroom_bits=)``); None: the fixed budget ``num_candidates`` alone.

@@ -104,7 +104,10 @@ def evaluate(model, x=None, channel: str | None = None, seed: int = 0, progressi
         cum = 8.0 * (res.header_bytes - 4)
         mdl = codec._model64(model)
         with torch.no_grad(), codec._one_thread():
-            cums = np.concatenate([[cum], cum + np.cumsum(res.step_bits)])
+            if res.counts_bytes:  # the real progressive rate: the file prefix that decodes k steps
+                cums = 8.0 * np.array([res.header_bytes - 4] + list(res.prefix_bytes), dtype=np.float64)
+            else:  # ideal channel: the KL counted per step
+                cums = np.concatenate([[cum], cum + np.cumsum(res.step_bits)])
             for k in _progressive_ks(model.num_steps):
                 cum = float(cums[k])
                 z = torch.as_tensor(_data_z(res, k, x.shape, seed))
@@ -344,7 +347,8 @@ def demo(out_dir="out/diffusion", gaussian_channel: str = "pfr", verbose: bool =
 #: (method, chunk_bits, candidates per chunk[, size_step[, PFR headroom_bits]]) of
 #: :func:`truncation_tradeoff`; the last PFR row is the codec's default.
 TRADEOFF_GRID = [("pfr", 10.0, 2**16), ("pfr", 12.0, 2**16), ("pfr", 12.0, 2**18), ("pfr", 12.0, 2**18, 4),
-                 ("orc", 12.0, 2**16), ("mrc", 12.0, 2**16), ("pfr", 12.0, 2**22, 4, 5.0)]
+                 ("pfr", 12.0, 2**22, 4, 5.0), ("orc", 12.0, 2**16), ("mrc", 12.0, 2**16),
+                 ("pfr", 12.0, 2**22, "auto", 5.0)]
 
 
 def truncation_tradeoff(out_dir="out/tradeoff", steps: int = 5, grid=None, verbose: bool = True) -> list[dict]:
@@ -375,7 +379,7 @@ def truncation_tradeoff(out_dir="out/tradeoff", steps: int = 5, grid=None, verbo
     ideal = chain_bits(codec.encode(model, x, channel="ideal"))
     rows = []
     for method, chunk_bits, n, *rest in grid or TRADEOFF_GRID:
-        size_step = int(rest[0]) if rest else 1
+        size_step = rest[0] if rest else 1
         headroom = rest[1] if len(rest) > 1 else None
         t0 = time.perf_counter()
         res = codec.encode(model, x, channel=method, chunk_bits=chunk_bits, num_candidates=n, size_step=size_step,
@@ -393,7 +397,7 @@ def truncation_tradeoff(out_dir="out/tradeoff", steps: int = 5, grid=None, verbo
     lines = [f"gaussian T={steps}: truncated chunked channels (bits/dim; ideal channel's KL + data {ideal:.3f})",
              f"{'method':>6} {'chunk':>6} {'step':>4} {'N':>8} {'h':>4} {'real':>7} {'steps/KL':>8} {'KL+data':>8} {'excess':>7} "
              f"{'enc s':>6}"]
-    lines += [f"{r['method']:>6} {r['chunk_bits']:6.1f} {r['size_step']:4d} {'2^%d' % round(math.log2(r['num_candidates'])):>8} "
+    lines += [f"{r['method']:>6} {r['chunk_bits']:6.1f} {r['size_step']!s:>4} {'2^%d' % round(math.log2(r['num_candidates'])):>8} "
               f"{'-' if r['headroom_bits'] is None else '%g' % r['headroom_bits']:>4} "
               f"{r['real']:7.3f} {r['steps_real_over_kl']:8.3f} {r['kl_plus_data']:8.3f} {r['bias_excess']:7.3f} "
               f"{r['encode_seconds']:6.1f}"
@@ -402,7 +406,7 @@ def truncation_tradeoff(out_dir="out/tradeoff", steps: int = 5, grid=None, verbo
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     for r in rows:
         ax.scatter(r["real"], r["bias_excess"], s=30 + 8 * r["encode_seconds"])
-        ax.annotate(f"{r['method']} {r['chunk_bits']:g}b/{r['size_step']} 2^{round(math.log2(r['num_candidates']))}"
+        ax.annotate(f"{r['method']} {r['chunk_bits']:g}b/{r['size_step']!s} 2^{round(math.log2(r['num_candidates']))}"
                     f"{'' if r['headroom_bits'] is None else ' h%g' % r['headroom_bits']} "
                     f"({r['encode_seconds']:.0f} s)", (r["real"], r["bias_excess"]), fontsize=7,
                     xytext=(4, 3), textcoords="offset points")

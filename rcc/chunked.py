@@ -78,6 +78,8 @@ _KT_ALPHA = 0.5  # Krichevsky-Trofimov pseudo-count
 _KT_BLOCK = 4096  # rows of the (symbols, alphabet) probability array per encoder call
 _MAX_LBITS = 63  # indices are below 2**64
 _MAX_DECODE_SIZE = 2**31  # coordinates decompress will allocate
+_AUTO_BLOCK = 0.4  # size_step="auto": blocks of about 0.4 chunk_bits of KL
+_AUTO_MAX_STEP = 16
 
 
 # ----------------------------------------------------------------------------------------------
@@ -447,12 +449,14 @@ def compress(
         exact PFR's 2^D_inf runtime even across chunks. ``"even"``: round(KL / chunk_bits)
         chunks of equal size (within one coordinate), which costs no side information but lets
         the chunk KL follow the KL profile; better in bits where the profile is flat.
-    size_step : int >= 1
+    size_step : int >= 1 or "auto"
         ``"kl"`` layout only: chunk sizes (all but the last) are multiples of ``size_step``; a
         chunk closes at the multiple where its KL crosses ``chunk_bits`` or the one before,
         whichever is closer. Sizes then cost about log2(size_step) bits less each, and a chunk's
         KL strays from ``chunk_bits`` by up to half a block's KL: worth it where size_step
-        coordinates hold a few bits of KL or less (Gaussian diffusion steps: 4).
+        coordinates hold a few bits of KL or less. ``"auto"``: the step whose blocks hold about
+        0.4 chunk_bits of KL on average, round(0.4 chunk_bits / mean coordinate KL), in [1, 16]
+        (Gaussian diffusion steps with 12-bit chunks: 3-8).
     return_report : bool
         Also return a :class:`CompressReport` (sample, bits, per-chunk KL / index / candidates).
 
@@ -491,8 +495,11 @@ def compress(
         raise ValueError(f"chunked coding needs the per-coordinate KL: {exc}") from None
     if np.isnan(kl).any():
         raise ValueError("the per-coordinate KL of q and p is nan somewhere")
+    if isinstance(size_step, str) and size_step == "auto":
+        mean = float(kl.mean()) if np.isfinite(kl).all() else math.inf
+        size_step = 1 if layout != "kl" or not mean > 0 else int(min(_AUTO_MAX_STEP, max(1, round(_AUTO_BLOCK * (q16 / 16.0) / mean))))
     if isinstance(size_step, (bool, np.bool_)) or not isinstance(size_step, (int, np.integer)) or size_step < 1:
-        raise ValueError(f"size_step must be an int >= 1; got {size_step!r}")
+        raise ValueError(f"size_step must be an int >= 1 or 'auto'; got {size_step!r}")
     size_step = int(size_step)
     if size_step > 1 and layout != "kl":
         raise ValueError(f"size_step applies to the 'kl' layout only; got layout={layout!r}")

@@ -387,3 +387,18 @@ def test_pfr_headroom_budget_follows_each_chunk_kl():
     for bad in (-1, 63, float("nan"), True, "3"):
         with pytest.raises(ValueError, match="headroom_bits"):
             rcc.PFR(headroom_bits=bad)
+
+
+def test_size_step_auto_follows_the_mean_coordinate_kl():
+    """size_step="auto" = round(0.4 chunk_bits / mean coordinate KL) in [1, 16], in the header."""
+    for shift, scale in ((0.3, 0.9), (1.0, 0.5), (3.0, 0.2)):
+        q, p = gaussian_pair((600,), seed=2, scale=scale, shift=shift)
+        mean = rcc.kl_bits(q, p) / 600
+        want = int(min(16, max(1, round(0.4 * 12.0 / mean))))
+        blob, rep = rcc.compress(q, p, method=rcc.PFR(max_candidates=2**12), seed=1, chunk_bits=12.0,
+                                 size_step="auto", return_report=True)
+        assert rep.extra["size_step"] == want
+        assert unpack(blob).params[3:] == ((want,) if want > 1 else ())
+        np.testing.assert_array_equal(rcc.decompress(blob, p), rep.sample)
+    with pytest.raises(ValueError, match="size_step"):
+        rcc.compress(q, p, size_step="big")

@@ -238,7 +238,6 @@ def test_garbage_raises_decode_error(junk, keep, uniform_model):
             codec.decode(blob, uniform_model)
 
 
-@pytest.mark.skipif(not checkpoint_path("uniform", 5).exists(), reason="no shipped uniform_T5")
 def test_cli_compress_decompress(tmp_path, capsys):
     from diffusion import cli
 
@@ -251,6 +250,15 @@ def test_cli_compress_decompress(tmp_path, capsys):
     np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), x)
     assert cli.main(["decompress", str(f), "--prefix", "2", "-o", str(tmp_path / "z.npy")]) == 0
     assert np.load(tmp_path / "z.npy").shape == x.shape
+    # a byte prefix of the file, as compress printed it, decodes the first 2 steps
+    out = capsys.readouterr().out
+    n2 = int(out.split("k=2: ")[1].split(",")[0])
+    (tmp_path / "part.rd").write_bytes(f.read_bytes()[:n2])
+    assert cli.main(["decompress", str(tmp_path / "part.rd"), "--prefix", "2", "--truncated",
+                     "-o", str(tmp_path / "p.npy")]) == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "p.npy"), np.load(tmp_path / "z.npy"))
+    assert cli.main(["decompress", str(tmp_path / "part.rd"), "--prefix", "3", "--truncated",
+                     "-o", str(tmp_path / "p.npy")]) == 2
     (tmp_path / "bad.rd").write_bytes(b"RD" + bytes(20))
     assert cli.main(["decompress", str(tmp_path / "bad.rd"), "-o", str(tmp_path / "w.npy")]) == 2
     assert "error" in capsys.readouterr().err
