@@ -1018,25 +1018,25 @@ class UQStreamDecoder:
         top = bytes(top)
         if not 0 <= len(top) <= payload_len:
             raise ValueError(f"top holds {len(top)} bytes of a {payload_len}-byte payload")
+        self = cls.__new__(cls)
         if len(top) == payload_len:
-            return cls._over(_ans_coder(top), seed, num_pushes, num_elements), -(-payload_len // 4)
+            self._start(_ans_coder(top), seed, num_pushes, num_elements)
+            return self, -(-payload_len // 4)
         start = -(-(payload_len - len(top)) // 4)  # first word wholly inside top
         rest = top[4 * start - (payload_len - len(top)):]
         rest = rest + b"\x00" * (-len(rest) % 4)
         words = np.frombuffer(rest, dtype="<u4").astype(np.uint32)
         if words.size < 2:  # not even the ANS state: nothing can be popped
             return None, int(words.size)
-        return cls._over(_guard("reading the ANS stream", _ANS, words), seed, num_pushes, num_elements), int(words.size)
+        self._start(_guard("reading the ANS stream", _ANS, words), seed, num_pushes, num_elements)
+        return self, int(words.size)
 
-    @classmethod
-    def _over(cls, coder, seed: int, num_pushes: int, num_elements: int):
-        self = cls.__new__(cls)
+    def _start(self, coder, seed: int, num_pushes: int, num_elements: int) -> None:
         self.seed, self.num_pushes, self.num_elements = seed, int(num_pushes), int(num_elements)
         self.popped = 0
         self._elements = 0
         self._coder = coder
         _check_sentinel(self._coder, "start")
-        return self
 
     def __init__(self, blob, seed=None):
         if seed is not None:
@@ -1048,13 +1048,7 @@ class UQStreamDecoder:
             raise DecodeError(f"bad uq_stream parameters {c.params} / shape {c.shape}")
         if c.payload_bits != 8 * len(c.payload):
             raise DecodeError("uq_stream payload must be a whole number of bytes")
-        self.seed = c.seed
-        self.num_pushes = int(c.params[0])
-        self.num_elements = int(c.shape[0])
-        self.popped = 0
-        self._elements = 0
-        self._coder = _ans_coder(c.payload)
-        _check_sentinel(self._coder, "start")
+        self._start(_ans_coder(c.payload), c.seed, c.params[0], c.shape[0])
 
     def __repr__(self) -> str:
         return f"UQStreamDecoder(seed={self.seed}, popped={self.popped}/{self.num_pushes})"

@@ -228,6 +228,25 @@ def test_any_uint8_points_round_trip(x, seed, uniform_model):
     np.testing.assert_array_equal(codec.decode(res.blob, uniform_model).x, x)
 
 
+@settings(max_examples=30, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_corrupted_prefix_without_crc_never_crashes(data, uniform_model):
+    """A byte prefix (no CRC to check) with flipped bytes and any step count: a DecodeError, or the
+    latent of the right shape, never another exception or a hang."""
+    res = codec.encode(uniform_model, X, channel="uq", seed=2)
+    n = data.draw(st.integers(0, len(res.blob)))
+    blob = bytearray(res.blob[:n])
+    for pos in data.draw(st.lists(st.integers(0, max(n - 1, 0)), max_size=3)):
+        if n:
+            blob[pos] ^= data.draw(st.integers(1, 255))
+    k = data.draw(st.integers(0, uniform_model.num_steps))
+    try:
+        out = codec.decode(bytes(blob), uniform_model, num_steps=k, check_crc=False)
+    except rcc.DecodeError:
+        return
+    assert out.steps_decoded == k and out.z.shape == X.shape
+
+
 @settings(max_examples=25, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(junk=st.binary(max_size=64), keep=st.integers(0, 40))
 def test_garbage_raises_decode_error(junk, keep, uniform_model):
