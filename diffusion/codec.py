@@ -55,6 +55,7 @@ what another encoded (see ``tests/test_diffusion_codec.py``).
 from __future__ import annotations
 
 import contextlib
+import math
 import copy
 import struct
 import time
@@ -77,6 +78,7 @@ __all__ = [
     "CodecError",
     "CHANNELS",
     "make_channel",
+    "sample_lean",
     "psnr",
     "sliced_wasserstein",
 ]
@@ -389,10 +391,12 @@ class ChunkedChannel(_Channel):
 
         if not isinstance(q, GaussianStep) or not isinstance(p, GaussianStep):
             raise ValueError(f"the {self.name!r} channel needs the Gaussian hierarchy")
+        qr, pr = q.to_rcc(), p.to_rcc()
         blob, rep = self._compress(
-            q.to_rcc(), p.to_rcc(), method=self.method, seed=seed, chunk_bits=self.chunk_bits, layout=self.layout,
+            qr, pr, method=self.method, seed=seed, chunk_bits=self.chunk_bits, layout=self.layout,
             size_step=self.size_step, return_report=True,
         )
+        lean, lean_se = sample_lean(np.asarray(rep.sample, np.float64).ravel(), qr.loc, qr.scale, pr.loc)
         c = unpack(blob)
         fixed, step = tuple(int(v) for v in c.params[:3]), int(c.params[3]) if len(c.params) > 3 else 1
         if self.params is None:
@@ -405,6 +409,8 @@ class ChunkedChannel(_Channel):
             "num_candidates": int(rep.num_candidates),
             "num_truncated": int(rep.num_truncated),
             "size_step": step,
+            "lean": lean,
+            "lean_se": lean_se,
         }
         rec = bytearray()
         _put_varint(rec, int(c.payload_bits))
@@ -440,6 +446,25 @@ class ChunkedChannel(_Channel):
         if n > 16:
             _raise(f"bad chunked-channel parameter count {n}")
         self.params = tuple(r.varint() for _ in range(n))
+
+
+def sample_lean(z, q_loc, q_scale, p_loc) -> tuple[float, float]:
+    """How far a sent sample leans from q's mean towards p's: the bias diagnostic of a step.
+
+    ``lean = sum (z - mu_q) w / sum (mu_p - mu_q) w`` with ``w = (mu_p - mu_q) / sigma_q^2``, the
+    sample's projection on the mean shift as a fraction of it: 0 +- ``se`` for an exact sample
+    of q (``se = 1 / sqrt(sum ((mu_p - mu_q) / sigma_q)^2)``), 1 for a sample centred on p's
+    mean. Truncated races lean towards the prior (lean > 0); compare lean / se with +-3.
+    All arrays flat (n,), float64.
+    """
+    z, q_loc, q_scale, p_loc = (np.broadcast_to(np.asarray(a, np.float64), np.shape(z)).ravel()
+                                for a in (z, q_loc, q_scale, p_loc))
+    shift = p_loc - q_loc
+    w = shift / q_scale**2
+    denom = float(np.sum(shift * w))
+    if not denom > 0:
+        return 0.0, math.inf
+    return float(np.sum((z - q_loc) * w) / denom), 1.0 / math.sqrt(denom)
 
 
 def make_channel(name: str, chunk_bits: float = DEFAULT_CHUNK_BITS, num_candidates: int | None = None,

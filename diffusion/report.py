@@ -142,12 +142,14 @@ def format_steps(r: dict) -> str:
     """Per-step table of one :func:`evaluate` result."""
     lines = [
         f"{r['hierarchy']} T={r['steps_T']} channel={r['channel']}  (bits/dim; N={r['num_points']}, D={r['dim']})",
-        f"{'k':>4} {'i':>4} {'KL':>9} {'NELBO-term':>11} {'real':>9} {'real/KL':>8} {'time[s]':>8}",
+        f"{'k':>4} {'i':>4} {'KL':>9} {'NELBO-term':>11} {'real':>9} {'real/KL':>8} {'time[s]':>8}"
+        + (f" {'lean (t)':>16}" if any("lean" in s for s in r["steps"]) else ""),
     ]
     for s in r["steps"]:
         lines.append(
             f"{s['k']:>4} {s['i']:>4} {s['kl']:>9.4f} {s['nelbo_term']:>11.4f} {s['real']:>9.4f} "
             f"{s['real_over_kl']:>8.4f} {s['seconds']:>8.3f}"
+            + (f" {s['lean']:>8.4f} ({s['lean'] / s['lean_se']:+5.1f})" if "lean" in s else "")
         )
     lines.append(
         f"{'sum':>9} {r['kl_total']:>9.4f} {r['nelbo']['diffusion']:>11.4f} "
