@@ -43,8 +43,9 @@ Payload format (all of it counted in ``payload_bits``; bit strings most signific
     length tells the decoder how many bits it kept); an empty coder takes no bits.
 
 Header parameters (container method "chunked"): (inner method code, candidate count N or 0 for
-exact PFR, chunk_bits in 1/16 bits), and the size step g as a fourth parameter when g > 1. The decoder needs neither q nor the KL profile: layout and
-indices come from the payload, the rest from the prior p and the header.
+exact PFR, chunk_bits in 1/16 bits), and the size step g as a fourth parameter when g > 1. The
+decoder needs neither q nor the KL profile: layout and indices come from the payload, the rest
+from the prior p and the header.
 
 In chunked mode the bit lengths L concentrate near ``chunk_bits``, so the learned categorical of
 L costs a few bits per chunk, well under the Zipf/Golomb code a single message needs.
@@ -417,7 +418,7 @@ def compress(
     chunk_bits: float = 12.0,
     *,
     layout: str = "kl",
-    size_step: int = 1,
+    size_step: int | str = 1,
     return_report: bool = False,
 ):
     """Send one sample of a high-dimensional factorised q given the prior p, as one blob.
@@ -497,7 +498,9 @@ def compress(
         raise ValueError("the per-coordinate KL of q and p is nan somewhere")
     if isinstance(size_step, str) and size_step == "auto":
         mean = float(kl.mean()) if np.isfinite(kl).all() else math.inf
-        size_step = 1 if layout != "kl" or not mean > 0 else int(min(_AUTO_MAX_STEP, max(1, round(_AUTO_BLOCK * (q16 / 16.0) / mean))))
+        size_step = 1
+        if layout == "kl" and 0 < mean < math.inf:
+            size_step = int(min(_AUTO_MAX_STEP, max(1, round(_AUTO_BLOCK * (q16 / 16.0) / mean))))
     if isinstance(size_step, (bool, np.bool_)) or not isinstance(size_step, (int, np.integer)) or size_step < 1:
         raise ValueError(f"size_step must be an int >= 1 or 'auto'; got {size_step!r}")
     size_step = int(size_step)
