@@ -38,13 +38,12 @@ File layout (integers are LEB128 varints; every header field costs real bits, so
 The UQ stream record holds the ``rcc.UQStream`` payload (its ANS words; the decoder knows the
 parameters, the seed, the shape and every step width): varint L, T - 1 varints (stream words
 needed for steps 1..k < T, as increments; step T needs all), then the L payload bytes back to
-front. The stream is a stack
-whose top holds step T (the first sent), so stored top first it is progressive: a byte prefix of
-the file that holds ``EncodeResult.prefix_bytes[k - 1]`` bytes decodes the first k steps
-(``decode(prefix, model, num_steps=k, check_crc=False)``); a prefix that holds fewer is
-reported as truncated. The table costs about one byte per step.
-A chunked step holds ``payload_bits``, the chunk size step and the payload of its ``rcc.compress`` blob (the
-container parameters are in the file header).
+front. The stream is a stack whose top holds step T (the first sent), so stored top first it is
+progressive: a byte prefix of the file that holds ``EncodeResult.prefix_bytes[k - 1]`` bytes
+decodes the first k steps (``decode(prefix, model, num_steps=k, check_crc=False)``); a prefix
+that holds fewer is reported as truncated. The table costs about one byte per step.
+A chunked step holds ``payload_bits``, the chunk size step and the payload of its
+``rcc.compress`` blob (the other container parameters are in the file header).
 The model fingerprint (a CRC32 of its float64 parameters) is not stored but folded into the
 file's CRC: decoding with another model is an error, not garbage.
 
