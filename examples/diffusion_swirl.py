@@ -5,7 +5,8 @@
     python examples/diffusion_swirl.py --smoke               # 64 points, seconds
 
 Prints real bits beside the KL for every step, checks the lossless round trip, then decodes
-prefixes of the file and prints the PSNR of the progressive reconstructions.
+byte prefixes of the file (the first k steps each) and prints the PSNR of the progressive
+reconstructions.
 """
 from __future__ import annotations
 
@@ -40,14 +41,14 @@ def main(argv=None) -> int:
     out = codec.decode(res.blob, model)
     assert np.array_equal(out.x, x), "lossless round trip failed"
     print("lossless round trip: ok")
-    offset = res.header_bytes - 4
-    cum = offset * 8 + np.concatenate([[0.0], np.cumsum(res.step_bits)])
+    # progressive: the first prefix_bytes[k - 1] bytes of the file decode the first k steps
+    # (the ideal channel stores float64 samples, so its rate is the KL, not its bytes)
+    kl_cum = 8 * (res.header_bytes - 4) + np.concatenate([[0.0], np.cumsum(res.kl_bits)])
     for k in range(model.num_steps + 1):
-        # uq sends all steps in one stream: decode its first k pushes (the bits are k steps' share);
-        # the other channels decode a prefix of the file
-        blob = res.blob if res.channel == "uq" else res.blob[: offset + sum(res.step_bytes[:k])]
-        dec = codec.decode(blob, model, num_steps=k, reconstruct=True, check_crc=False)
-        print(f"  after {k} steps ({cum[k] / n:.3f} bits/dim): PSNR denoised "
+        nbytes = res.prefix_bytes[k - 1] if k else res.header_bytes - 4
+        dec = codec.decode(res.blob[:nbytes], model, num_steps=k, reconstruct=True, check_crc=False)
+        bits = kl_cum[k] if res.channel == "ideal" else 8 * nbytes
+        print(f"  first {nbytes} bytes, {k} steps ({bits / n:.3f} bits/dim): PSNR denoised "
               f"{codec.psnr(dec.denoised, x):.2f} dB, flow {codec.psnr(dec.flow, x):.2f} dB, "
               f"ancestral {codec.psnr(dec.ancestral, x):.2f} dB")
     return 0
