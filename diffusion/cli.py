@@ -73,7 +73,7 @@ def _cmd_compress(args) -> int:
     if x.dtype != "uint8" or x.ndim != 2:
         raise ValueError(f"input must be a uint8 array of shape (N, 2), got {x.dtype} {x.shape}")
     res = codec.encode(model, x, channel=args.channel, seed=args.seed, chunk_bits=args.chunk_bits,
-                       num_candidates=args.num_candidates, size_step=args.size_step,
+                       num_candidates=args.num_candidates, size_step=args.size_step, layout=args.layout,
                        headroom_bits=None if args.headroom_bits < 0 else args.headroom_bits)
     with open(args.output, "wb") as fh:
         fh.write(res.blob)
@@ -130,7 +130,8 @@ def _cmd_tradeoff(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .codec import DEFAULT_CHUNK_BITS, DEFAULT_HEADROOM_BITS, DEFAULT_NUM_CANDIDATES, DEFAULT_SIZE_STEP
+    from .codec import (DEFAULT_CHUNK_BITS, DEFAULT_HEADROOM_BITS, DEFAULT_LAYOUT, DEFAULT_NUM_CANDIDATES,
+                        DEFAULT_SIZE_STEP)
     p = argparse.ArgumentParser(prog="rcc-diffusion", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
 
@@ -163,8 +164,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--num-points", type=int)
     c.add_argument("--channel", default=None, help="uq | ideal | pfr | orc | mrc (default: uq / pfr)")
     c.add_argument("--chunk-bits", type=float, default=DEFAULT_CHUNK_BITS, help="KL per chunk (chunked channels)")
+    c.add_argument("--layout", choices=["even", "kl"], default=DEFAULT_LAYOUT,
+                   help="chunks of equal size (even, no sizes sent) or of about chunk-bits of KL each (kl)")
     c.add_argument("--size-step", type=lambda v: v if v == "auto" else int(v), default=DEFAULT_SIZE_STEP,
-                   help="chunk sizes are multiples of it (an int, or auto: per step from its KL)")
+                   help="kl layout: chunk sizes are multiples of it (an int, or auto: per step from its KL)")
     c.add_argument("--headroom-bits", type=float, default=DEFAULT_HEADROOM_BITS,
                    help="pfr: at most 2^ceil(KL_chunk + h) candidates per chunk (negative: off)")
     c.add_argument("--num-candidates", type=int, default=None,

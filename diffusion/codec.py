@@ -94,8 +94,9 @@ MAX_ELEMENTS = 2**28
 #: Gaussian steps (chunked PFR): about 12 bits of KL per chunk, sizes in multiples of a step chosen
 #: per diffusion step (``rcc.compress(size_step="auto")``: 3-4 on most steps), and a race
 #: of at most 2^ceil(KL_chunk + 5) candidates (never more than 2^22). `rcc-diffusion tradeoff`
-#: (T = 5) and docs/diffusion.md compare it with fixed budgets and size step 1.
+#: (T = 5) and docs/diffusion.md compare it with fixed budgets, size step 1 and equal-size chunks.
 DEFAULT_CHUNK_BITS = 12.0
+DEFAULT_LAYOUT = "kl"
 DEFAULT_SIZE_STEP = "auto"
 DEFAULT_HEADROOM_BITS = 5.0
 #: Candidates per chunk when ``num_candidates`` is None: PFR's cap, ORC's and MRC's N.
@@ -342,7 +343,16 @@ class UQChannel(_Channel):
 
 class ChunkedChannel(_Channel):
     """``rcc.compress`` / ``rcc.decompress`` with ``method`` in pfr | orc | mrc, chunked across
-    all N * D coordinates of a step (about ``chunk_bits`` of KL per chunk).
+    all N * D coordinates of a step (``chunk_bits`` of KL per chunk on average).
+
+    ``layout`` (``rcc.compress(layout=)``): "kl" (default), chunks closed where their KL reaches
+    ``chunk_bits``, sizes sent in multiples of ``size_step``; "even", equal-size chunks, no sizes
+    sent. "even" writes fewer bits (T = 5, 12-bit chunks, headroom 5: steps/KL 1.28 against 1.39;
+    the ~1.4 bits of size per chunk go, and the wider spread of the chunk KL costs the index code
+    little) but leans: its chunk KLs have a long tail (to 30-60 bits at T = 5), those chunks hit
+    the candidate cap, and the information density of a large chunk spreads wider than headroom
+    5 covers. Headroom 7 with a 2^24 cap removes most of the lean at ~3x the time
+    (docs/diffusion.md).
 
     ``num_candidates``: an int N truncates PFR at N candidates per chunk (the Gaussian steps have a
     reverse scale close to the posterior's, so D_inf is huge or infinite and exact PFR would need
@@ -356,7 +366,7 @@ class ChunkedChannel(_Channel):
     """
 
     def __init__(self, method: str = "pfr", chunk_bits: float = DEFAULT_CHUNK_BITS,
-                 num_candidates: int | None = None, layout: str = "kl",
+                 num_candidates: int | None = None, layout: str = DEFAULT_LAYOUT,
                  size_step: int | str = DEFAULT_SIZE_STEP, headroom_bits: float | None = DEFAULT_HEADROOM_BITS):
         import rcc
 
@@ -365,14 +375,12 @@ class ChunkedChannel(_Channel):
         if layout not in ("even", "kl"):
             raise ValueError(f"layout must be 'even' or 'kl', got {layout!r}")
         self._compress, self._decompress = rcc.compress, rcc.decompress
-        # "kl" (KL-balanced chunks, sizes sent) or "even" (equal-size chunks, nothing sent). On
-        # seed-0 swirl (Gaussian, T = 5, 12-bit chunks, N = 2^16) "even" writes 8.29 bits/dim
-        # instead of 9.35, but its chunks of uneven KL hit the candidate cap harder: the sent
-        # chain's KL + data rises from 6.86 to 7.46 bits/dim (more bias). Default: the less biased.
         self.layout = layout
         if size_step != "auto" and (isinstance(size_step, bool) or not isinstance(size_step, (int, np.integer))
                                     or size_step < 1):
             raise ValueError(f"size_step must be an int >= 1 or 'auto', got {size_step!r}")
+        if layout == "even" and size_step not in ("auto", 1):
+            raise ValueError(f"size_step applies to the 'kl' layout only, got size_step={size_step!r} with 'even'")
         self.size_step = size_step if size_step == "auto" else int(size_step)
         if not (chunk_bits > 0 and np.isfinite(chunk_bits)):
             raise ValueError(f"chunk_bits must be positive, got {chunk_bits!r}")
@@ -467,14 +475,16 @@ def sample_lean(z, q_loc, q_scale, p_loc) -> tuple[float, float]:
 
 
 def make_channel(name: str, chunk_bits: float = DEFAULT_CHUNK_BITS, num_candidates: int | None = None,
-                 size_step: int | str = DEFAULT_SIZE_STEP, headroom_bits: float | None = DEFAULT_HEADROOM_BITS) -> _Channel:
+                 size_step: int | str = DEFAULT_SIZE_STEP, headroom_bits: float | None = DEFAULT_HEADROOM_BITS,
+                 layout: str = DEFAULT_LAYOUT) -> _Channel:
     """Channel by name: "ideal", "uq", or an ``rcc.compress`` method ("pfr", "orc", "mrc")."""
     if name == "ideal":
         return IdealChannel()
     if name == "uq":
         return UQChannel()
     if name in ("pfr", "orc", "mrc"):
-        return ChunkedChannel(name, chunk_bits, num_candidates, size_step=size_step, headroom_bits=headroom_bits)
+        return ChunkedChannel(name, chunk_bits, num_candidates, layout=layout, size_step=size_step,
+                              headroom_bits=headroom_bits)
     raise ValueError(f"channel must be one of {CHANNELS}, got {name!r}")
 
 
@@ -639,7 +649,7 @@ def _default_channel(hierarchy: str) -> str:
 def encode(
     model, x, channel: str | None = None, seed: int = 0, chunk_bits: float = DEFAULT_CHUNK_BITS,
     num_candidates: int | None = None, size_step: int | str = DEFAULT_SIZE_STEP,
-    headroom_bits: float | None = DEFAULT_HEADROOM_BITS,
+    headroom_bits: float | None = DEFAULT_HEADROOM_BITS, layout: str = DEFAULT_LAYOUT,
 ) -> EncodeResult:
     """Compress ``x`` (uint8 (N, D)) losslessly with ``model``, every step through ``channel``.
 
@@ -658,9 +668,13 @@ def encode(
     num_candidates : int or None
         Candidate budget per chunk of the chunked channels (None: ``DEFAULT_NUM_CANDIDATES[channel]``,
         2^22 for PFR, 2^18 for ORC and MRC).
+    layout : "even" or "kl"
+        Chunk layout of the chunked channels (``rcc.compress(layout=)``): "even", round(KL /
+        chunk_bits) chunks of equal size, no sizes sent; "kl", chunks of about ``chunk_bits`` of
+        KL each, sizes sent. Read back from each step's payload.
     size_step : int or "auto"
-        Chunk sizes of the chunked channels are multiples of it (``rcc.compress(size_step=)``;
-        "auto" picks it per step from the step's mean KL per coordinate; sent in each step record).
+        "kl" layout: chunk sizes are multiples of it (``rcc.compress(size_step=)``; "auto" picks
+        it per step from the step's mean KL per coordinate; sent in each step record).
     headroom_bits : float or None
         PFR only: also cut each chunk's race at 2^ceil(KL_chunk + headroom_bits) candidates
         (``rcc.PFR(headroom_bits=)``); None: the fixed budget ``num_candidates`` alone.
@@ -668,7 +682,7 @@ def encode(
     hierarchy = model.kind
     channel = channel or _default_channel(hierarchy)
     ch = make_channel(channel, chunk_bits=chunk_bits, num_candidates=num_candidates, size_step=size_step,
-                      headroom_bits=headroom_bits)
+                      headroom_bits=headroom_bits, layout=layout)
     if int(seed) != seed or not 0 <= seed < 2**62:
         raise ValueError(f"seed must be an integer in [0, 2**62), got {seed!r}")
     x = np.asarray(x)

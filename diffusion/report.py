@@ -346,11 +346,45 @@ def demo(out_dir="out/diffusion", gaussian_channel: str = "pfr", verbose: bool =
     return run_report(out_dir, configs=configs, verbose=verbose)
 
 
-#: (method, chunk_bits, candidates per chunk[, size_step[, PFR headroom_bits]]) of
-#: :func:`truncation_tradeoff`; the last PFR row is the codec's default.
-TRADEOFF_GRID = [("pfr", 10.0, 2**16), ("pfr", 12.0, 2**16), ("pfr", 12.0, 2**18), ("pfr", 12.0, 2**18, 4),
-                 ("pfr", 12.0, 2**22, 4, 5.0), ("orc", 12.0, 2**16), ("mrc", 12.0, 2**16),
-                 ("pfr", 12.0, 2**22, "auto", 5.0)]
+def _row(channel: str, chunk_bits: float, num_candidates: int, layout: str = "kl", size_step=1,
+         headroom_bits=None) -> dict:
+    return {"channel": channel, "chunk_bits": chunk_bits, "num_candidates": num_candidates, "layout": layout,
+            "size_step": size_step, "headroom_bits": headroom_bits}
+
+
+#: Keyword arguments of :func:`codec.encode` compared by :func:`truncation_tradeoff` (missing ones
+#: take :func:`_row`'s defaults: KL-balanced layout, size step 1, a fixed budget); the last row is
+#: the codec's default.
+TRADEOFF_GRID = [_row("pfr", 10.0, 2**16), _row("pfr", 12.0, 2**16), _row("pfr", 12.0, 2**18),
+                 _row("pfr", 12.0, 2**18, size_step=4), _row("pfr", 12.0, 2**22, size_step=4, headroom_bits=5.0),
+                 _row("pfr", 12.0, 2**16, "even"), _row("pfr", 12.0, 2**22, "even", headroom_bits=5.0),
+                 _row("pfr", 12.0, 2**24, "even", headroom_bits=7.0), _row("orc", 12.0, 2**16),
+                 _row("mrc", 12.0, 2**16), _row("pfr", 12.0, 2**22, size_step="auto", headroom_bits=5.0)]
+
+
+def _plot_tradeoff(rows: list[dict], steps: int, path) -> None:
+    """Real bits against the chain's excess, one numbered marker per row (area ~ sqrt of time)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9.5, 4.8))
+    for k, r in enumerate(rows, 1):
+        shape = "even" if r["layout"] == "even" else f"kl/{r['size_step']!s}"
+        label = (f"{k}: {r['channel']} {r['chunk_bits']:g} b, {shape}, N 2^{round(math.log2(r['num_candidates']))}"
+                 f"{'' if r['headroom_bits'] is None else ', h %g' % r['headroom_bits']} ({r['encode_seconds']:.0f} s)")
+        ax.scatter(r["real"], r["bias_excess"], s=48 * math.sqrt(max(r["encode_seconds"], 1.0)), label=label,
+                   alpha=0.8)
+        ax.annotate(str(k), (r["real"], r["bias_excess"]), fontsize=8, xytext=(5, 4), textcoords="offset points")
+    ax.set_xlabel("real file bits / dim")
+    ax.set_ylabel("bias: KL + data of the sent chain - ideal (bits / dim)")
+    ax.set_title(f"Gaussian T={steps}: truncation trades bits, bias and time (marker area ~ sqrt(time))")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def truncation_tradeoff(out_dir="out/tradeoff", steps: int = 5, grid=None, verbose: bool = True) -> list[dict]:
@@ -359,15 +393,11 @@ def truncation_tradeoff(out_dir="out/tradeoff", steps: int = 5, grid=None, verbo
     The Gaussian steps have a reverse scale close to the posterior's, so every chunk's race is cut
     at its candidate budget and the sent sample is biased towards the prior. The bias shows in the
     chain the coder actually sent: its KL + data term (bits/dim) rises above the ideal channel's,
-    whose chain is exact. Per (method, chunk_bits, N): file bits/dim (real), KL + data of the sent
-    chain, its excess over the ideal channel, and encode time; the plot puts real bits against that
-    excess with the encode time in the labels.
+    whose chain is exact. Per row of ``grid`` (keyword arguments of :func:`codec.encode`: channel,
+    chunk_bits, num_candidates[, layout, size_step, headroom_bits]; default ``TRADEOFF_GRID``): file
+    bits/dim (real), KL + data of the sent chain, its excess over the ideal channel, and encode
+    time; the plot puts real bits against that excess with the encode time in the labels.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(1)
@@ -380,45 +410,30 @@ def truncation_tradeoff(out_dir="out/tradeoff", steps: int = 5, grid=None, verbo
 
     ideal = chain_bits(codec.encode(model, x, channel="ideal"))
     rows = []
-    for method, chunk_bits, n, *rest in grid or TRADEOFF_GRID:
-        size_step = rest[0] if rest else 1
-        headroom = rest[1] if len(rest) > 1 else None
+    for kwargs in grid or TRADEOFF_GRID:
+        row = _row(**kwargs)
         t0 = time.perf_counter()
-        res = codec.encode(model, x, channel=method, chunk_bits=chunk_bits, num_candidates=n, size_step=size_step,
-                           headroom_bits=headroom)
+        res = codec.encode(model, x, **row)
         seconds = time.perf_counter() - t0
         if not np.array_equal(codec.decode(res.blob, model).x, x):
-            raise AssertionError(f"{method} chunk_bits={chunk_bits} N={n} size_step={size_step}: lossless decode failed")
+            raise AssertionError(f"{row}: lossless decode failed")
         chain = chain_bits(res)
         step_kl = float(np.sum(res.kl_bits))
-        rows.append({"method": method, "chunk_bits": chunk_bits, "num_candidates": n, "size_step": size_step,
-                     "headroom_bits": headroom,
+        rows.append({**row,
                      "steps_T": steps, "steps_real_over_kl": float(np.sum(res.step_bits)) / step_kl,
                      "real": 8 * len(res.blob) / dims, "kl_plus_data": chain, "bias_excess": chain - ideal,
                      "encode_seconds": seconds})
     lines = [f"gaussian T={steps}: truncated chunked channels (bits/dim; ideal channel's KL + data {ideal:.3f})",
-             f"{'method':>6} {'chunk':>6} {'step':>4} {'N':>8} {'h':>4} {'real':>7} {'steps/KL':>8} {'KL+data':>8} {'excess':>7} "
-             f"{'enc s':>6}"]
-    lines += [f"{r['method']:>6} {r['chunk_bits']:6.1f} {r['size_step']!s:>4} {'2^%d' % round(math.log2(r['num_candidates'])):>8} "
+             f"{'method':>6} {'chunk':>6} {'layout':>6} {'step':>4} {'N':>8} {'h':>4} {'real':>7} {'steps/KL':>8} "
+             f"{'KL+data':>8} {'excess':>7} {'enc s':>6}"]
+    lines += [f"{r['channel']:>6} {r['chunk_bits']:6.1f} {r['layout']:>6} {r['size_step']!s:>4} "
+              f"{'2^%d' % round(math.log2(r['num_candidates'])):>8} "
               f"{'-' if r['headroom_bits'] is None else '%g' % r['headroom_bits']:>4} "
               f"{r['real']:7.3f} {r['steps_real_over_kl']:8.3f} {r['kl_plus_data']:8.3f} {r['bias_excess']:7.3f} "
               f"{r['encode_seconds']:6.1f}"
               for r in rows]
     text = "\n".join(lines)
-    fig, ax = plt.subplots(figsize=(6.5, 4.5))
-    for r in rows:
-        ax.scatter(r["real"], r["bias_excess"], s=30 + 8 * r["encode_seconds"])
-        ax.annotate(f"{r['method']} {r['chunk_bits']:g}b/{r['size_step']!s} 2^{round(math.log2(r['num_candidates']))}"
-                    f"{'' if r['headroom_bits'] is None else ' h%g' % r['headroom_bits']} "
-                    f"({r['encode_seconds']:.0f} s)", (r["real"], r["bias_excess"]), fontsize=7,
-                    xytext=(4, 3), textcoords="offset points")
-    ax.set_xlabel("real file bits / dim")
-    ax.set_ylabel("bias: KL + data of the sent chain - ideal (bits / dim)")
-    ax.set_title(f"Gaussian T={steps}: truncation trades bits, bias and time (marker area ~ time)")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(out / "truncation_tradeoff.png", dpi=120)
-    plt.close(fig)
+    _plot_tradeoff(rows, steps, out / "truncation_tradeoff.png")
     (out / "truncation_tradeoff.json").write_text(json.dumps(_jsonable({"ideal_kl_plus_data": ideal, "rows": rows}), indent=1))
     (out / "truncation_tradeoff.txt").write_text(text + "\n")
     if verbose:

@@ -154,7 +154,25 @@ def test_corrupted_files_raise_clear_errors(uniform_model, gaussian_model):
         codec.decode(bytes(blob[: n - 1]), m, num_steps=1, check_crc=False)
 
 
+def test_both_chunk_layouts_round_trip(gaussian_model):
+    """The chunked channels' layout ("even": equal-size chunks, no sizes sent; "kl": KL-balanced
+    chunks, sizes sent) is read back from each step's payload, so either file decodes as is."""
+    res = {}
+    for layout, size_step in (("even", "auto"), ("kl", "auto"), ("kl", 2)):
+        r = codec.encode(gaussian_model, X, channel="pfr", seed=5, layout=layout, size_step=size_step)
+        np.testing.assert_array_equal(codec.decode(r.blob, gaussian_model).x, X)
+        if layout == "even":
+            assert [i["size_step"] for i in r.step_info] == [1] * gaussian_model.num_steps
+        res[layout, size_step] = r
+    assert res["kl", 2].blob != res["kl", "auto"].blob != res["even", "auto"].blob
+    assert [i["size_step"] for i in res["kl", 2].step_info] == [2] * gaussian_model.num_steps
+
+
 def test_bad_arguments(uniform_model, gaussian_model):
+    with pytest.raises(ValueError, match="layout"):
+        codec.encode(gaussian_model, X, channel="pfr", layout="zip")
+    with pytest.raises(ValueError, match="size_step applies to the 'kl' layout"):
+        codec.encode(gaussian_model, X, channel="pfr", layout="even", size_step=4)
     with pytest.raises(ValueError, match="uint8"):
         codec.encode(uniform_model, X.astype(np.int64), channel="ideal")
     with pytest.raises(ValueError, match="shape"):
@@ -289,7 +307,7 @@ def test_truncation_tradeoff_reports_bits_bias_and_time(tmp_path):
     ideal channel (bias of the truncated races), time, and the plot."""
     from diffusion.report import truncation_tradeoff
 
-    rows = truncation_tradeoff(out_dir=tmp_path, steps=3, grid=[("pfr", 8.0, 2**8), ("pfr", 8.0, 2**12)],
+    rows = truncation_tradeoff(out_dir=tmp_path, steps=3, grid=[{"channel": "pfr", "chunk_bits": 8.0, "num_candidates": n} for n in (2**8, 2**12)],
                                verbose=False)
     assert [r["num_candidates"] for r in rows] == [2**8, 2**12]
     for r in rows:
