@@ -91,12 +91,13 @@ _CHAN = {name: k for k, name in enumerate(CHANNELS)}
 _GRID = 2.0**-40
 #: sanity limits on header fields (a corrupted header must not allocate terabytes)
 MAX_ELEMENTS = 2**28
-#: Gaussian steps (chunked PFR): about 12 bits of KL per chunk, sizes in multiples of a step chosen
-#: per diffusion step (``rcc.compress(size_step="auto")``: 3-4 on most steps), and a race
-#: of at most 2^ceil(KL_chunk + 5) candidates (never more than 2^22). `rcc-diffusion tradeoff`
-#: (T = 5) and docs/diffusion.md compare it with fixed budgets, size step 1 and equal-size chunks.
-DEFAULT_CHUNK_BITS = 12.0
-DEFAULT_LAYOUT = "kl"
+#: Gaussian steps (chunked PFR): round(KL / 10) chunks of equal size per diffusion step (no sizes
+#: sent; ``rcc.compress(layout="even")``), and a race of at most 2^ceil(KL_chunk + 5) candidates
+#: (never more than 2^22), so a chunk of high KL gets a larger budget. `rcc-diffusion tradeoff`
+#: (T = 5) and docs/diffusion.md compare it with KL-balanced chunks (sizes sent), fixed budgets
+#: and larger chunks.
+DEFAULT_CHUNK_BITS = 10.0
+DEFAULT_LAYOUT = "even"
 DEFAULT_SIZE_STEP = "auto"
 DEFAULT_HEADROOM_BITS = 5.0
 #: Candidates per chunk when ``num_candidates`` is None: PFR's cap, ORC's and MRC's N.
@@ -345,14 +346,13 @@ class ChunkedChannel(_Channel):
     """``rcc.compress`` / ``rcc.decompress`` with ``method`` in pfr | orc | mrc, chunked across
     all N * D coordinates of a step (``chunk_bits`` of KL per chunk on average).
 
-    ``layout`` (``rcc.compress(layout=)``): "kl" (default), chunks closed where their KL reaches
-    ``chunk_bits``, sizes sent in multiples of ``size_step``; "even", equal-size chunks, no sizes
-    sent. "even" writes fewer bits (T = 5, 12-bit chunks, headroom 5: steps/KL 1.28 against 1.39;
-    the ~1.4 bits of size per chunk go, and the wider spread of the chunk KL costs the index code
-    little) but leans: its chunk KLs have a long tail (to 30-60 bits at T = 5), those chunks hit
-    the candidate cap, and the information density of a large chunk spreads wider than headroom
-    5 covers. Headroom 7 with a 2^24 cap removes most of the lean at ~3x the time
-    (docs/diffusion.md).
+    ``layout`` (``rcc.compress(layout=)``): "even" (default), equal-size chunks, no sizes sent;
+    "kl", chunks closed where their KL reaches ``chunk_bits``, sizes sent in multiples of
+    ``size_step``. The ~1.4 bits of size per chunk buy little: the bit length of a chunk's index
+    spreads by ~3.4 bits from the race alone, so the wider spread of chunk KL in the even layout
+    costs its code only ~0.2 bits. But the chunks of high KL in the tail need the most
+    candidates; at 12 bits per chunk on average they hit the 2^22 cap often enough to bias the
+    chain (badly at T = 3), at 10 bits rarely. docs/diffusion.md has the measurements.
 
     ``num_candidates``: an int N truncates PFR at N candidates per chunk (the Gaussian steps have a
     reverse scale close to the posterior's, so D_inf is huge or infinite and exact PFR would need

@@ -359,7 +359,9 @@ TRADEOFF_GRID = [_row("pfr", 10.0, 2**16), _row("pfr", 12.0, 2**16), _row("pfr",
                  _row("pfr", 12.0, 2**18, size_step=4), _row("pfr", 12.0, 2**22, size_step=4, headroom_bits=5.0),
                  _row("pfr", 12.0, 2**16, "even"), _row("pfr", 12.0, 2**22, "even", headroom_bits=5.0),
                  _row("pfr", 12.0, 2**24, "even", headroom_bits=7.0), _row("orc", 12.0, 2**16),
-                 _row("mrc", 12.0, 2**16), _row("pfr", 12.0, 2**22, size_step="auto", headroom_bits=5.0)]
+                 _row("mrc", 12.0, 2**16), _row("pfr", 12.0, 2**22, size_step="auto", headroom_bits=5.0),
+                 _row("pfr", 10.0, 2**22, size_step="auto", headroom_bits=5.0),
+                 _row("pfr", 10.0, 2**22, "even", headroom_bits=5.0)]
 
 
 def _plot_tradeoff(rows: list[dict], steps: int, path) -> None:
