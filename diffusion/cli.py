@@ -125,7 +125,7 @@ def _cmd_report(args) -> int:
 def _cmd_tradeoff(args) -> int:
     from .report import truncation_tradeoff
 
-    truncation_tradeoff(out_dir=args.out, steps=args.steps)
+    truncation_tradeoff(out_dir=args.out, steps=args.steps, seed=args.seed, grid=args.grid)
     return 0
 
 
@@ -194,6 +194,9 @@ def build_parser() -> argparse.ArgumentParser:
     o = sub.add_parser("tradeoff", help="bits, bias and time of truncated chunked channels (Gaussian), one plot")
     o.add_argument("--out", default="out/tradeoff", help="output directory (default out/tradeoff)")
     o.add_argument("--steps", type=int, default=5, help="Gaussian checkpoint T (default 5)")
+    o.add_argument("--seed", type=int, default=0, help="file seed of every run and of the ideal chain (default 0)")
+    o.add_argument("--grid", choices=["full", "layouts"], default="full",
+                   help="full: every truncation setting; layouts: the earlier default against even 12 / 10")
     o.set_defaults(func=_cmd_tradeoff)
     return p
 

@@ -349,9 +349,9 @@ class ChunkedChannel(_Channel):
     ``layout`` (``rcc.compress(layout=)``): "even" (default), equal-size chunks, no sizes sent;
     "kl", chunks closed where their KL reaches ``chunk_bits``, sizes sent in multiples of
     ``size_step``. The ~1.4 bits of size per chunk buy little: the bit length of a chunk's index
-    spreads by ~3.4 bits from the race alone, so the wider spread of chunk KL in the even layout
-    costs its code only ~0.2 bits. But the chunks of high KL in the tail need the most
-    candidates; at 12 bits per chunk on average they hit the 2^22 cap often enough to bias the
+    spreads by several bits from the race alone, so the wider spread of chunk KL in the even
+    layout costs its code little (T = 5, 12-bit chunks: 3.12 bits per chunk above the KL against
+    4.47). But the chunks of high KL in the tail need the most candidates; at 12 bits per chunk on average they hit the 2^22 cap often enough to bias the
     chain (badly at T = 3), at 10 bits rarely. docs/diffusion.md has the measurements.
 
     ``num_candidates``: an int N truncates PFR at N candidates per chunk (the Gaussian steps have a
@@ -379,8 +379,6 @@ class ChunkedChannel(_Channel):
         if size_step != "auto" and (isinstance(size_step, bool) or not isinstance(size_step, (int, np.integer))
                                     or size_step < 1):
             raise ValueError(f"size_step must be an int >= 1 or 'auto', got {size_step!r}")
-        if layout == "even" and size_step not in ("auto", 1):
-            raise ValueError(f"size_step applies to the 'kl' layout only, got size_step={size_step!r} with 'even'")
         self.size_step = size_step if size_step == "auto" else int(size_step)
         if not (chunk_bits > 0 and np.isfinite(chunk_bits)):
             raise ValueError(f"chunk_bits must be positive, got {chunk_bits!r}")
@@ -418,6 +416,8 @@ class ChunkedChannel(_Channel):
             "size_step": step,
             "lean": lean,
             "lean_se": lean_se,
+            "chunk_kl_sd": float(np.std(rep.chunk_kl_bits)),
+            "chunk_kl_p99": float(np.percentile(rep.chunk_kl_bits, 99)),
         }
         rec = bytearray()
         _put_varint(rec, int(c.payload_bits))

@@ -352,16 +352,23 @@ def _row(channel: str, chunk_bits: float, num_candidates: int, layout: str = "kl
             "size_step": size_step, "headroom_bits": headroom_bits}
 
 
+_EARLIER_DEFAULT = _row("pfr", 12.0, 2**22, size_step="auto", headroom_bits=5.0)  # KL-balanced 12-bit chunks
+_EVEN_12 = _row("pfr", 12.0, 2**22, "even", headroom_bits=5.0)
+_DEFAULT = _row("pfr", codec.DEFAULT_CHUNK_BITS, codec.DEFAULT_NUM_CANDIDATES["pfr"], codec.DEFAULT_LAYOUT,
+                headroom_bits=codec.DEFAULT_HEADROOM_BITS)
+
 #: Keyword arguments of :func:`codec.encode` compared by :func:`truncation_tradeoff` (missing ones
 #: take :func:`_row`'s defaults: KL-balanced layout, size step 1, a fixed budget); the last row is
 #: the codec's default.
 TRADEOFF_GRID = [_row("pfr", 10.0, 2**16), _row("pfr", 12.0, 2**16), _row("pfr", 12.0, 2**18),
                  _row("pfr", 12.0, 2**18, size_step=4), _row("pfr", 12.0, 2**22, size_step=4, headroom_bits=5.0),
-                 _row("pfr", 12.0, 2**16, "even"), _row("pfr", 12.0, 2**22, "even", headroom_bits=5.0),
-                 _row("pfr", 12.0, 2**24, "even", headroom_bits=7.0), _row("orc", 12.0, 2**16),
-                 _row("mrc", 12.0, 2**16), _row("pfr", 12.0, 2**22, size_step="auto", headroom_bits=5.0),
-                 _row("pfr", 10.0, 2**22, size_step="auto", headroom_bits=5.0),
-                 _row("pfr", 10.0, 2**22, "even", headroom_bits=5.0)]
+                 _row("pfr", 12.0, 2**16, "even"), _EVEN_12, _row("pfr", 12.0, 2**24, "even", headroom_bits=7.0),
+                 _row("orc", 12.0, 2**16), _row("mrc", 12.0, 2**16), _EARLIER_DEFAULT,
+                 _row("pfr", 10.0, 2**22, size_step="auto", headroom_bits=5.0), _DEFAULT]
+#: The layout comparison of docs/diffusion.md (``rcc-diffusion tradeoff --grid layouts --seed S``):
+#: the earlier default against equal-size chunks of 12 bits and the default (10 bits).
+LAYOUT_GRID = [_EARLIER_DEFAULT, _EVEN_12, _DEFAULT]
+GRIDS = {"full": TRADEOFF_GRID, "layouts": LAYOUT_GRID}
 
 
 def _plot_tradeoff(rows: list[dict], steps: int, path) -> None:
@@ -389,16 +396,20 @@ def _plot_tradeoff(rows: list[dict], steps: int, path) -> None:
     plt.close(fig)
 
 
-def truncation_tradeoff(out_dir="out/tradeoff", steps: int = 5, grid=None, verbose: bool = True) -> list[dict]:
+def truncation_tradeoff(out_dir="out/tradeoff", steps: int = 5, grid=None, seed: int = 0,
+                        verbose: bool = True) -> list[dict]:
     """Bits, bias and time of truncated chunked channels for the Gaussian hierarchy, on one plot.
 
     The Gaussian steps have a reverse scale close to the posterior's, so every chunk's race is cut
     at its candidate budget and the sent sample is biased towards the prior. The bias shows in the
     chain the coder actually sent: its KL + data term (bits/dim) rises above the ideal channel's,
     whose chain is exact. Per row of ``grid`` (keyword arguments of :func:`codec.encode`: channel,
-    chunk_bits, num_candidates[, layout, size_step, headroom_bits]; default ``TRADEOFF_GRID``): file
-    bits/dim (real), KL + data of the sent chain, its excess over the ideal channel, and encode
-    time; the plot puts real bits against that excess with the encode time in the labels.
+    chunk_bits, num_candidates[, layout, size_step, headroom_bits]; or a name in ``GRIDS``; default
+    ``TRADEOFF_GRID``): file bits/dim (real), steps/KL, KL + data of the sent chain and its excess
+    over the ideal channel's chain at the same file ``seed``, the mean lean t of steps 2..T
+    (:func:`codec.sample_lean`), step bits and KL per chunk, the largest per-step standard deviation
+    and 99th percentile of the chunk KL, and encode time; the plot puts real bits against the
+    excess with the encode time in the labels.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -410,29 +421,37 @@ def truncation_tradeoff(out_dir="out/tradeoff", steps: int = 5, grid=None, verbo
     def chain_bits(res) -> float:
         return float((np.sum(res.kl_bits) + res.data_nll_bits) / dims)
 
-    ideal = chain_bits(codec.encode(model, x, channel="ideal"))
+    ideal = chain_bits(codec.encode(model, x, channel="ideal", seed=seed))
     rows = []
-    for kwargs in grid or TRADEOFF_GRID:
+    for kwargs in GRIDS[grid] if isinstance(grid, str) else grid or TRADEOFF_GRID:
         row = _row(**kwargs)
         t0 = time.perf_counter()
-        res = codec.encode(model, x, **row)
+        res = codec.encode(model, x, seed=seed, **row)
         seconds = time.perf_counter() - t0
         if not np.array_equal(codec.decode(res.blob, model).x, x):
             raise AssertionError(f"{row}: lossless decode failed")
         chain = chain_bits(res)
         step_kl = float(np.sum(res.kl_bits))
-        rows.append({**row,
+        info = res.step_info
+        chunks = sum(i["num_chunks"] for i in info)
+        rows.append({**row, "seed": seed,
                      "steps_T": steps, "steps_real_over_kl": float(np.sum(res.step_bits)) / step_kl,
                      "real": 8 * len(res.blob) / dims, "kl_plus_data": chain, "bias_excess": chain - ideal,
+                     "lean_t_mean": float(np.mean([i["lean"] / i["lean_se"] for i in info[1:]] or [np.nan])),
+                     "bits_per_chunk": sum(i["payload_bits"] for i in info) / chunks, "kl_per_chunk": step_kl / chunks,
+                     "chunk_kl_sd_max": max(i["chunk_kl_sd"] for i in info),
+                     "chunk_kl_p99_max": max(i["chunk_kl_p99"] for i in info),
                      "encode_seconds": seconds})
-    lines = [f"gaussian T={steps}: truncated chunked channels (bits/dim; ideal channel's KL + data {ideal:.3f})",
+    lines = [f"gaussian T={steps}, file seed {seed}: truncated chunked channels (bits/dim; ideal channel's KL + "
+             f"data {ideal:.3f}; per chunk: payload bits and KL, largest per-step sd and p99 of the chunk KL)",
              f"{'method':>6} {'chunk':>6} {'layout':>6} {'step':>4} {'N':>8} {'h':>4} {'real':>7} {'steps/KL':>8} "
-             f"{'KL+data':>8} {'excess':>7} {'enc s':>6}"]
+             f"{'KL+data':>8} {'excess':>7} {'lean t':>6} {'b/chunk':>7} {'KL/ch':>6} {'sd':>5} {'p99':>5} {'enc s':>6}"]
     lines += [f"{r['channel']:>6} {r['chunk_bits']:6.1f} {r['layout']:>6} {r['size_step']!s:>4} "
               f"{'2^%d' % round(math.log2(r['num_candidates'])):>8} "
               f"{'-' if r['headroom_bits'] is None else '%g' % r['headroom_bits']:>4} "
               f"{r['real']:7.3f} {r['steps_real_over_kl']:8.3f} {r['kl_plus_data']:8.3f} {r['bias_excess']:7.3f} "
-              f"{r['encode_seconds']:6.1f}"
+              f"{r['lean_t_mean']:+6.2f} {r['bits_per_chunk']:7.2f} {r['kl_per_chunk']:6.2f} {r['chunk_kl_sd_max']:5.2f} "
+              f"{r['chunk_kl_p99_max']:5.1f} {r['encode_seconds']:6.1f}"
               for r in rows]
     text = "\n".join(lines)
     _plot_tradeoff(rows, steps, out / "truncation_tradeoff.png")

@@ -454,8 +454,8 @@ def compress(
         ~1.4-2.6 bits per chunk. But the chunks of high KL need the most candidates: with a
         truncated PFR give it a budget that follows the chunk KL (``PFR(headroom_bits=)``) and
         more headroom than "kl" needs (docs/diffusion.md: steps of a Gaussian diffusion, bits/KL
-        1.28 "even" against 1.39 "kl" at headroom 5, where "even" leans towards the prior; 1.29
-        and unbiased within noise at headroom 7, in ~3x the time).
+        1.28 "even" against 1.39 "kl" at headroom 5, where "even" leans towards the prior; 1.27
+        and unbiased within noise at headroom 7, in ~3x the time; ``rcc-diffusion tradeoff``).
     size_step : int >= 1 or "auto"
         ``"kl"`` layout only: chunk sizes (all but the last) are multiples of ``size_step``; a
         chunk closes at the multiple where its KL crosses ``chunk_bits`` or the one before,
