@@ -11,6 +11,11 @@ Modules: ``data`` (swirl), ``schedules`` (gamma), ``gaussian`` / ``uniform`` (hi
 """
 from __future__ import annotations
 
+import math
+import numbers
+
+import numpy as np
+
 from .gaussian import GaussianDiffusion
 from .hierarchy import Hierarchy
 from .models import FourierMLP
@@ -30,6 +35,35 @@ __all__ = [
 ]
 
 HIERARCHIES = {"gaussian": GaussianDiffusion, "uniform": UniformDiffusion}
+
+
+def _check_int(name: str, value, minimum: int | None = None, maximum: int | None = None) -> int:
+    """``value`` as an int if it is an integer (Python or numpy, not bool) in [minimum, maximum],
+    else a ValueError naming the argument: no silent ``int()`` truncation of 3.9 or True."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    value = int(value)
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        lo = "-inf" if minimum is None else minimum
+        hi = "inf" if maximum is None else maximum
+        raise ValueError(f"{name} must be an integer in [{lo}, {hi}], got {value!r}")
+    return value
+
+
+def _check_real(name: str, value, positive: bool = False) -> float:
+    """``value`` as a float if it is a finite real number (not bool; > 0 if ``positive``)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite real number, got {value!r}")
+    if positive and not value > 0:
+        raise ValueError(f"{name} must be positive, got {value!r}")
+    return float(value)
+
+
+def _check_bool(name: str, value) -> bool:
+    """``value`` if it is a bool (Python or numpy), else a ValueError naming the argument."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
 
 
 def make(
@@ -61,9 +95,20 @@ def make(
         Initial gamma(0), gamma(1).
     **kwargs
         Passed to the hierarchy (e.g. ``base_variance`` for uniform).
+
+    Raises ValueError naming the argument for a value of the wrong type or range (``steps=3.9``
+    or ``steps=True`` are errors, not truncated).
     """
-    if hierarchy not in HIERARCHIES:
+    if not isinstance(hierarchy, str) or hierarchy not in HIERARCHIES:
         raise ValueError(f"hierarchy must be one of {sorted(HIERARCHIES)}, got {hierarchy!r}")
+    steps = _check_int("steps", steps, minimum=1)
+    learned_variance = _check_bool("learned_variance", learned_variance)
+    learned_schedule = _check_bool("learned_schedule", learned_schedule)
+    hidden = _check_int("hidden", hidden, minimum=1)
+    num_layers = _check_int("num_layers", num_layers, minimum=1)
+    gamma_min, gamma_max = _check_real("gamma_min", gamma_min), _check_real("gamma_max", gamma_max)
+    if not gamma_min < gamma_max:
+        raise ValueError(f"gamma_min must be below gamma_max, got {gamma_min!r} and {gamma_max!r}")
     den = FourierMLP(
         dim=2,
         hidden=hidden,
@@ -85,7 +130,11 @@ def load_checkpoint(path, **kwargs):
 
 
 def load_pretrained(hierarchy: str = "uniform", steps: int = 5):
-    """Load a shipped checkpoint from ``diffusion/checkpoints`` (EMA weights, eval mode)."""
+    """Load a shipped checkpoint from ``diffusion/checkpoints`` (EMA weights, eval mode).
+
+    ``steps`` must be an int (numpy ints too); a hierarchy or T that does not ship is a
+    ValueError listing what ships (:func:`diffusion.train.shipped_checkpoints`).
+    """
     from .train import load_pretrained as _lp
 
     return _lp(hierarchy, steps)

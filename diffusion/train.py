@@ -10,6 +10,15 @@ large tensors in float16 and small ones (the schedule) in float64, plus the conf
 that trained it. :func:`load_model` loads either kind of file into a float32 model in eval mode;
 float16 -> float32 is exact, so loading is deterministic.
 
+File format (both kinds): a `safetensors <https://github.com/huggingface/safetensors>`_ file, plain
+tensors and no pickle, so reading a file never runs code. Its metadata holds one JSON string under
+the key ``"rcc-diffusion"`` with ``format`` (``EXPORT_FORMAT`` or ``STATE_FORMAT``) and ``config``
+(the arguments of :func:`diffusion.make`); an export adds ``info`` (the training run) and its
+tensors are the model's state dict; a training state names its tensors ``model/<key>``,
+``ema/<key>``, ``optimizer/<param index>/<name>`` and ``generator`` (torch's uint8 generator
+state) and keeps its scalars (iteration, history, EMA decay and count, Adam's param groups) in
+the JSON.
+
 Objective: the one-step-per-example unbiased NELBO estimate of :meth:`Hierarchy.loss` (bits/dim),
 minimised with Adam, linear warm-up then cosine decay, gradient clipping at norm 1; EMA decay
 0.999 (with the usual ``(1 + n) / (10 + n)`` warm-up).
@@ -17,6 +26,7 @@ minimised with Adam, linear warm-up then cosine decay, gradient clipping at norm
 from __future__ import annotations
 
 import copy
+import json
 import math
 import os
 import sys
@@ -26,18 +36,126 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import _check_bool, _check_int, _check_real
 from . import data as _data
 
-__all__ = ["train", "export", "load_model", "load_pretrained", "checkpoint_path", "EXPORT_FORMAT"]
+__all__ = ["train", "export", "load_model", "load_pretrained", "checkpoint_path", "shipped_checkpoints",
+           "EXPORT_FORMAT", "STATE_FORMAT"]
 
-EXPORT_FORMAT = "rcc-diffusion-ema/1"
-STATE_FORMAT = "rcc-diffusion-train/1"
+EXPORT_FORMAT = "rcc-diffusion-ema/2"  # 2: safetensors + JSON metadata (1 was a torch pickle)
+STATE_FORMAT = "rcc-diffusion-train/2"
 CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
+SUFFIX = ".safetensors"
+_META_KEY = "rcc-diffusion"
+#: The arguments of :func:`diffusion.make` a checkpoint's config may hold.
+_CONFIG_KEYS = {"hierarchy", "steps", "learned_variance", "learned_schedule", "hidden", "num_layers",
+                "base_variance"}
 
 
 def checkpoint_path(hierarchy: str, steps: int) -> Path:
-    """Path of the shipped checkpoint for (hierarchy, T)."""
-    return CHECKPOINT_DIR / f"{hierarchy}_T{int(steps)}.pt"
+    """Path of the shipped checkpoint for (hierarchy, T): ``checkpoints/{hierarchy}_T{steps}.safetensors``."""
+    return CHECKPOINT_DIR / f"{hierarchy}_T{_check_int('steps', steps)}{SUFFIX}"
+
+
+def shipped_checkpoints() -> list[tuple[str, int]]:
+    """The (hierarchy, T) pairs that ship in ``diffusion/checkpoints``, sorted."""
+    out = []
+    for p in CHECKPOINT_DIR.glob(f"*_T*{SUFFIX}"):
+        h, _, t = p.name[: -len(SUFFIX)].partition("_T")
+        if t.isdigit():
+            out.append((h, int(t)))
+    return sorted(out)
+
+
+def _write(path, tensors: dict, meta: dict) -> None:
+    """Write ``tensors`` (name -> tensor) and ``meta`` (JSON-able dict) as one safetensors file,
+    atomically (a temporary file renamed over ``path``)."""
+    from safetensors.torch import save
+
+    try:
+        text = json.dumps(meta, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"checkpoint metadata must be JSON-serialisable with finite numbers: {exc}") from None
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    data = save({k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()}, metadata={_META_KEY: text})
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, path)
+
+
+def _read(path) -> tuple[dict, dict]:
+    """Read a file written by :func:`_write`: (tensors, meta). Plain tensors and JSON only (no
+    pickle: nothing in the file can run). ValueError naming the file and the problem otherwise."""
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(f"no checkpoint at {path}")
+    if not path.is_file():
+        raise ValueError(f"{path} is not a checkpoint file")
+    try:
+        with safe_open(path, framework="pt", device="cpu") as f:
+            text = (f.metadata() or {}).get(_META_KEY)
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError) as exc:
+        raise ValueError(
+            f"{path} is not an rcc-diffusion checkpoint: not a safetensors file ({exc}); "
+            "pickled (.pt) checkpoints are refused because loading them can run code"
+        ) from None
+    if text is None:
+        raise ValueError(f"{path} is not an rcc-diffusion checkpoint: no {_META_KEY!r} metadata")
+    try:
+        meta = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise ValueError(f"{path}: bad checkpoint metadata ({exc})") from None
+    if not isinstance(meta, dict) or meta.get("format") not in (EXPORT_FORMAT, STATE_FORMAT):
+        found = meta.get("format") if isinstance(meta, dict) else None
+        raise ValueError(f"{path} is not an rcc-diffusion checkpoint (format {found!r}; this reader knows "
+                         f"{EXPORT_FORMAT!r} and {STATE_FORMAT!r})")
+    return tensors, meta
+
+
+def _model_from_config(path, cfg, num_elements: int):
+    """Build the model a checkpoint's ``cfg`` describes (validated; its size bounded by the
+    ``num_elements`` the file holds, so a crafted config cannot make us allocate more)."""
+    from . import make
+
+    if not isinstance(cfg, dict) or not {"hierarchy", "steps"} <= set(cfg) <= _CONFIG_KEYS:
+        raise ValueError(f"{path}: bad model config {cfg!r} (keys must be among {sorted(_CONFIG_KEYS)})")
+    cfg = dict(cfg)
+    # the MLP's hidden layers alone hold num_layers * hidden biases and (num_layers - 1) * hidden^2
+    # weights; every one of them must be in the file
+    hidden, layers = cfg.get("hidden", 512), cfg.get("num_layers", 2)
+    if isinstance(hidden, int) and isinstance(layers, int) and hidden > 0 and layers > 0:
+        if (layers - 1) * hidden * hidden + layers * hidden > num_elements:
+            raise ValueError(f"{path}: the config (hidden={hidden}, num_layers={layers}) needs more weights "
+                             f"than the {num_elements} the file holds")
+    try:
+        return make(cfg.pop("hierarchy"), steps=cfg.pop("steps"), **cfg)
+    except ValueError as exc:
+        raise ValueError(f"{path}: bad model config: {exc}") from None
+
+
+def _check_weights(path, model, weights: dict) -> dict:
+    """``model``'s state dict, after checking that ``weights`` (name -> tensor) has its names,
+    shapes and kinds of dtype (float for float); ValueError naming the file otherwise."""
+    own = model.state_dict()
+    if set(weights) != set(own):
+        raise ValueError(f"{path}: weights do not match the model ({sorted(set(weights) ^ set(own))})")
+    for k, v in own.items():
+        w = weights[k]
+        if w.shape != v.shape or not (w.dtype == v.dtype or (w.dtype.is_floating_point and v.dtype.is_floating_point)):
+            raise ValueError(f"{path}: weight {k} is {w.dtype} {tuple(w.shape)}, the model's is "
+                             f"{v.dtype} {tuple(v.shape)}")
+    return own
+
+
+def _load_weights(path, model, weights: dict) -> None:
+    """Load ``weights`` into ``model`` after :func:`_check_weights`."""
+    own = _check_weights(path, model, weights)
+    model.load_state_dict({k: weights[k].to(own[k].dtype) for k in own})
 
 
 class EMA:
@@ -61,13 +179,6 @@ class EMA:
             else:  # buffers (standardisation constants, frequencies) are copied, not averaged
                 self.shadow[k].copy_(v)
 
-    def state_dict(self) -> dict:
-        return {"decay": self.decay, "num_updates": self.num_updates, "shadow": self.shadow}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.decay = state["decay"]
-        self.num_updates = state["num_updates"]
-        self.shadow = {k: v.clone() for k, v in state["shadow"].items()}
 
 
 def _lr_at(it: int, iters: int, lr: float, warmup: int) -> float:
@@ -125,12 +236,16 @@ def train(
     """
     from . import make
 
-    for name, v in (("iters", iters), ("batch_size", batch_size), ("steps", steps)):
-        if int(v) != v or v < 1:
-            raise ValueError(f"{name} must be a positive integer, got {v!r}")
-    if not lr > 0:
-        raise ValueError(f"lr must be positive, got {lr!r}")
-    torch.set_num_threads(int(threads))
+    iters, batch_size = _check_int("iters", iters, minimum=1), _check_int("batch_size", batch_size, minimum=1)
+    steps = _check_int("steps", steps, minimum=1)
+    seed = _check_int("seed", seed, minimum=0, maximum=2**63 - 2)  # the batch generator takes seed + 1
+    warmup, save_every = _check_int("warmup", warmup, minimum=0), _check_int("save_every", save_every, minimum=1)
+    pool_sets, threads = _check_int("pool_sets", pool_sets, minimum=1), _check_int("threads", threads, minimum=1)
+    lr = _check_real("lr", lr, positive=True)
+    schedule_lr_mult = _check_real("schedule_lr_mult", schedule_lr_mult, positive=True)
+    ema_decay = _check_real("ema_decay", ema_decay)
+    resume, progress = _check_bool("resume", resume), _check_bool("progress", progress)
+    torch.set_num_threads(threads)
     torch.manual_seed(seed)
     model = make(
         hierarchy,
@@ -146,40 +261,19 @@ def train(
     if sched_params:
         groups.append({"params": sched_params, "mult": float(schedule_lr_mult)})
     opt = torch.optim.Adam(groups, lr=lr)
-    gen = torch.Generator().manual_seed(int(seed) + 1)
+    gen = torch.Generator().manual_seed(seed + 1)
     start, history, elapsed = 0, [], 0.0
     if resume and state_path is not None and Path(state_path).exists():
-        st = torch.load(state_path, map_location="cpu", weights_only=False)
-        if st.get("format") != STATE_FORMAT or st["config"] != model.config():
-            raise ValueError(f"{state_path} holds a different run (config {st.get('config')})")
-        model.load_state_dict(st["model"])
-        ema.load_state_dict(st["ema"])
-        opt.load_state_dict(st["optimizer"])
-        gen.set_state(st["generator"])
-        start, history, elapsed = st["iteration"], st["history"], st.get("elapsed", 0.0)
+        start, history, elapsed = _load_state(state_path, model, ema, opt, gen)
     pool = torch.as_tensor(_data.swirl_pool(pool_sets, first_seed=1).astype(np.int64))
 
     def save_state(it):
         if state_path is None:
             return
-        Path(state_path).parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(str(state_path) + ".tmp")
-        torch.save(
-            {
-                "format": STATE_FORMAT,
-                "config": model.config(),
-                "model": model.state_dict(),
-                "ema": ema.state_dict(),
-                "optimizer": opt.state_dict(),
-                "generator": gen.get_state(),
-                "iteration": it,
-                "history": history,
-                "elapsed": elapsed + time.time() - t0,
-                "train_args": dict(iters=iters, batch_size=batch_size, lr=lr, seed=seed, warmup=warmup, schedule_lr_mult=schedule_lr_mult),
-            },
-            tmp,
-        )
-        os.replace(tmp, state_path)
+        train_args = dict(iters=iters, batch_size=batch_size, lr=lr, seed=seed, warmup=warmup,
+                          schedule_lr_mult=schedule_lr_mult)
+        _save_state(state_path, model, ema, opt, gen, iteration=it, history=history,
+                    elapsed=elapsed + time.time() - t0, train_args=train_args)
 
     model.train()
     t0 = time.time()
@@ -233,50 +327,100 @@ def train(
     return ema_model, info
 
 
+def _save_state(path, model, ema: EMA, opt, gen, **scalars) -> None:
+    """Write a resumable training state (see the module docstring for the layout)."""
+    tensors = {f"model/{k}": v for k, v in model.state_dict().items()}
+    tensors.update({f"ema/{k}": v for k, v in ema.shadow.items()})
+    opt_state = opt.state_dict()
+    opt_scalars = {}
+    for i, st in opt_state["state"].items():
+        for name, v in st.items():
+            if isinstance(v, torch.Tensor):
+                tensors[f"optimizer/{i}/{name}"] = v
+            else:
+                opt_scalars.setdefault(str(i), {})[name] = v
+    tensors["generator"] = gen.get_state()
+    meta = {"format": STATE_FORMAT, "config": model.config(), "ema": {"decay": ema.decay, "num_updates": ema.num_updates},
+            "optimizer": {"param_groups": opt_state["param_groups"], "scalars": opt_scalars}, **scalars}
+    _write(path, tensors, meta)
+
+
+def _load_state(path, model, ema: EMA, opt, gen) -> tuple[int, list, float]:
+    """Restore a state written by :func:`_save_state` into (model, ema, opt, gen); returns
+    (iteration, history, elapsed seconds). ValueError naming the file if it is not a state of
+    this run."""
+    tensors, meta = _read(path)
+    if meta["format"] != STATE_FORMAT or meta.get("config") != model.config():
+        raise ValueError(f"{path} holds a different run (format {meta['format']!r}, config {meta.get('config')})")
+    try:
+        parts: dict[str, dict] = {"model": {}, "ema": {}, "optimizer": {}}
+        for name, v in tensors.items():
+            head, _, rest = name.partition("/")
+            if head in parts:
+                parts[head][rest] = v
+        _load_weights(path, model, parts["model"])
+        own = _check_weights(path, model, parts["ema"])
+        ema.shadow = {k: parts["ema"][k].to(v.dtype).clone() for k, v in own.items()}
+        ema.decay = _check_real("ema decay", meta["ema"]["decay"])
+        ema.num_updates = _check_int("ema num_updates", meta["ema"]["num_updates"], minimum=0)
+        state: dict[int, dict] = {}
+        for name, v in parts["optimizer"].items():
+            i, _, key = name.partition("/")
+            state.setdefault(int(i), {})[key] = v
+        for i, extra in meta["optimizer"]["scalars"].items():
+            state.setdefault(int(i), {}).update(extra)
+        groups = [{k: tuple(v) if isinstance(v, list) and k != "params" else v for k, v in g.items()}
+                  for g in meta["optimizer"]["param_groups"]]
+        opt.load_state_dict({"state": state, "param_groups": groups})
+        gen.set_state(tensors["generator"])
+        history = [tuple(h) for h in meta["history"]]
+        return (_check_int("iteration", meta["iteration"], minimum=0), history,
+                _check_real("elapsed", meta["elapsed"]))
+    except (KeyError, TypeError, RuntimeError, AttributeError) as exc:
+        raise ValueError(f"{path}: not a usable training state ({type(exc).__name__}: {exc})") from None
+
+
 def export(model, path, info: dict | None = None, half: bool = True) -> None:
-    """Write the shipped form of ``model``: its weights (float16 if ``half``; tensors with fewer
-    than 16 elements, e.g. the schedule, in float64), config and ``info``."""
+    """Write the shipped form of ``model`` to ``path`` (a safetensors file; see the module
+    docstring): its weights (float16 if ``half``; tensors with fewer than 16 elements, e.g. the
+    schedule, in float64), config and ``info`` (a JSON-able dict, e.g. the training run)."""
     state = {}
     for k, v in model.state_dict().items():
-        v = v.detach().cpu()
         if v.dtype.is_floating_point:
             v = v.to(torch.float64) if (v.numel() < 16 or not half) else v.to(torch.float16)
-        state[k] = v.clone()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"format": EXPORT_FORMAT, "config": model.config(), "state": state, "info": info or {}}, path)
+        state[k] = v
+    _write(path, state, {"format": EXPORT_FORMAT, "config": model.config(), "info": info or {}})
 
 
 def load_model(path, dtype: torch.dtype = torch.float32):
     """Load an export or a training state (its EMA weights) as a model in eval mode.
 
-    Raises ValueError if the file is not one of ours.
+    Only safetensors files written by :func:`export` or :func:`train` are read (no pickle, so
+    nothing in the file runs). Raises ValueError naming the file and the problem otherwise.
+    ``model.info`` holds the export's ``info`` dict.
     """
-    from . import make
-
-    path = Path(path)
-    if not path.exists():
-        raise ValueError(f"no checkpoint at {path}")
-    st = torch.load(path, map_location="cpu", weights_only=False)
-    if not isinstance(st, dict) or st.get("format") not in (EXPORT_FORMAT, STATE_FORMAT):
-        raise ValueError(f"{path} is not an rcc-diffusion checkpoint")
-    cfg = dict(st["config"])
-    hierarchy, steps = cfg.pop("hierarchy"), cfg.pop("steps")
-    model = make(hierarchy, steps=steps, **cfg)
-    weights = st["state"] if st["format"] == EXPORT_FORMAT else st["ema"]["shadow"]
-    own = model.state_dict()
-    if set(weights) != set(own):
-        raise ValueError(f"{path}: weights do not match the model ({sorted(set(weights) ^ set(own))})")
-    model.load_state_dict({k: weights[k].to(own[k].dtype) for k in own})
+    tensors, meta = _read(path)
+    if meta["format"] == EXPORT_FORMAT:
+        weights = tensors
+    else:
+        weights = {k[len("ema/"):]: v for k, v in tensors.items() if k.startswith("ema/")}
+    model = _model_from_config(path, meta.get("config"), sum(v.numel() for v in weights.values()))
+    _load_weights(path, model, weights)
     model.to(dtype)
     model.eval()
-    model.info = st.get("info", {})
+    info = meta.get("info", {})
+    model.info = info if isinstance(info, dict) else {}
     return model
 
 
 def load_pretrained(hierarchy: str, steps: int):
-    """Load the shipped checkpoint ``diffusion/checkpoints/{hierarchy}_T{steps}.pt``."""
-    p = checkpoint_path(hierarchy, steps)
-    if not p.exists():
-        have = sorted(q.name for q in CHECKPOINT_DIR.glob("*.pt"))
-        raise ValueError(f"no shipped checkpoint for {hierarchy!r} T={steps}; have {have}")
-    return load_model(p)
+    """Load the shipped checkpoint ``diffusion/checkpoints/{hierarchy}_T{steps}.safetensors``.
+
+    ``steps`` must be an int (numpy ints too: 3.9 or True are errors, not truncated); a pair that
+    does not ship is a ValueError listing the ones that do."""
+    have = shipped_checkpoints()
+    steps = _check_int("steps", steps)
+    if (hierarchy, steps) not in have:
+        listing = ", ".join(f"{h} T={t}" for h, t in have)
+        raise ValueError(f"no shipped checkpoint for hierarchy={hierarchy!r}, steps={steps!r}; shipped: {listing}")
+    return load_model(checkpoint_path(hierarchy, steps))

@@ -7,7 +7,7 @@ import torch
 
 import diffusion
 from diffusion import cli, data
-from diffusion.train import export, load_model, train
+from diffusion.train import _read, export, load_model, train
 
 torch.set_num_threads(1)
 
@@ -19,7 +19,7 @@ def _weights(m):
 
 
 def test_training_is_seeded(tmp_path):
-    a, _ = train("uniform", steps=3, iters=12, seed=5, state_path=tmp_path / "a.pt", **SMALL)
+    a, _ = train("uniform", steps=3, iters=12, seed=5, state_path=tmp_path / "a.state", **SMALL)
     b, _ = train("uniform", steps=3, iters=12, seed=5, **SMALL)
     c, _ = train("uniform", steps=3, iters=12, seed=6, **SMALL)
     wa, wb, wc = _weights(a), _weights(b), _weights(c)
@@ -27,7 +27,7 @@ def test_training_is_seeded(tmp_path):
         assert torch.equal(wa[k], wb[k]), k
     assert not torch.equal(wa["denoiser.out.weight"], wc["denoiser.out.weight"])
     # resuming a finished run is a no-op
-    d, _ = train("uniform", steps=3, iters=12, seed=5, state_path=tmp_path / "a.pt", resume=True, **SMALL)
+    d, _ = train("uniform", steps=3, iters=12, seed=5, state_path=tmp_path / "a.state", resume=True, **SMALL)
     for k, v in _weights(d).items():
         assert torch.equal(wa[k], v), k
 
@@ -51,29 +51,30 @@ def test_resume_continues_the_same_run(tmp_path):
     tr._lr_at = lr_then_stop
     try:
         with pytest.raises(Stop):
-            train("gaussian", steps=2, iters=10, seed=1, state_path=tmp_path / "k.pt", **SMALL)
+            train("gaussian", steps=2, iters=10, seed=1, state_path=tmp_path / "k.state", **SMALL)
     finally:
         tr._lr_at = orig
-    assert torch.load(tmp_path / "k.pt", weights_only=False)["iteration"] == 5
-    resumed, _ = train("gaussian", steps=2, iters=10, seed=1, state_path=tmp_path / "k.pt", resume=True, **SMALL)
+    assert _read(tmp_path / "k.state")[1]["iteration"] == 5
+    resumed, _ = train("gaussian", steps=2, iters=10, seed=1, state_path=tmp_path / "k.state", resume=True, **SMALL)
     wf, wr = _weights(full), _weights(resumed)
     for k in wf:
         assert torch.equal(wf[k], wr[k]), k
 
 
 def test_resume_rejects_other_run(tmp_path):
-    train("uniform", steps=3, iters=5, seed=0, state_path=tmp_path / "s.pt", **SMALL)
+    train("uniform", steps=3, iters=5, seed=0, state_path=tmp_path / "s.state", **SMALL)
     with pytest.raises(ValueError):
-        train("gaussian", steps=3, iters=5, seed=0, state_path=tmp_path / "s.pt", resume=True, **SMALL)
+        train("gaussian", steps=3, iters=5, seed=0, state_path=tmp_path / "s.state", resume=True, **SMALL)
 
 
 def test_export_is_float16_and_loads_deterministically(tmp_path):
     m, info = train("uniform", steps=3, iters=5, seed=0, **SMALL)
-    export(m, tmp_path / "e.pt", info)
-    st = torch.load(tmp_path / "e.pt", weights_only=False)
-    assert st["state"]["denoiser.hidden_layers.1.weight"].dtype == torch.float16
-    assert st["state"]["schedule.b"].dtype == torch.float64
-    a, b = load_model(tmp_path / "e.pt"), load_model(tmp_path / "e.pt")
+    export(m, tmp_path / "e.safetensors", info)
+    tensors, meta = _read(tmp_path / "e.safetensors")
+    assert tensors["denoiser.hidden_layers.1.weight"].dtype == torch.float16
+    assert tensors["schedule.b"].dtype == torch.float64
+    assert meta["config"] == m.config() and meta["info"]["seed"] == 0
+    a, b = load_model(tmp_path / "e.safetensors"), load_model(tmp_path / "e.safetensors")
     for k, v in a.state_dict().items():
         assert torch.equal(v, b.state_dict()[k])
     # float16 rounding of the weights changes the NELBO by little
@@ -89,7 +90,7 @@ def test_export_is_float16_and_loads_deterministically(tmp_path):
 
 
 def test_cli_train_smoke(tmp_path, capsys):
-    out = tmp_path / "c.pt"
+    out = tmp_path / "c.safetensors"
     rc = cli.main(["train", "--hierarchy", "gaussian", "--steps", "2", "--iters", "3", "--batch-size", "32",
                    "--no-progress", "--export", str(out)])
     assert rc == 0
