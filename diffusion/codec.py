@@ -26,37 +26,69 @@ Channels (``channel=``):
 * ``"ideal"`` - either hierarchy: samples q exactly from shared randomness and *counts* the KL
   (reference; its file stores the float64 samples so that it still round-trips).
 
-File layout (integers are LEB128 varints; every header field costs real bits, so it is lean)::
+File layout, version 4 (integers are LEB128 varints, fixed-size fields little endian; every
+header field costs real bits, so it is lean)::
 
-    b"RD"  flags(1: version << 4 | hierarchy << 3 | channel)  T  N  D  seed
-    [chunked channels: chunk_bits f32, count, rcc container parameters]
-    uq:         L  (T-1) x words  payload reversed   (one rcc.UQStream for all T steps, top first)
-    otherwise:  T x ( len  step-payload )
-    data-term ANS words (to the end, zero high bytes dropped)
-    CRC32(4, little endian) of fingerprint(4) + everything before it
+    bytes      field
+    2          b"RD"
+    1          flags: version (4) << 4 | hierarchy (gaussian 0, uniform 1) << 3 | channel code
+    varints    T, N, D, seed            steps, points, dimensions, shared seed (< 2^63)
+    [pfr/orc/mrc only: 4  chunk_bits (float32);  varint count;  count varints: the rcc container
+               parameters common to all steps (inner method, N, ...)]
+    --- the T steps, in sending order (i = T .. 1) ---
+    uq:        varint L                 bytes of the rcc.UQStream payload
+               T - 1 varints            stream words needed for steps 1..k < T, as increments
+               2 T                      the per-step checks c_1 .. c_T (2 bytes each)
+               L                        the stream payload, back to front (top of the stack first)
+    others:    T x ( varint len, len bytes of step payload, 2 bytes check c_k )
+    --- then ---
+    rest       data-term ANS words (zero high bytes of the top word dropped)
+    4          CRC32 of fingerprint (4 bytes) + every byte before it
 
-The UQ stream record holds the ``rcc.UQStream`` payload (its ANS words; the decoder knows the
-parameters, the seed, the shape and every step width): varint L, T - 1 varints (stream words
-needed for steps 1..k < T, as increments; step T needs all), then the L payload bytes back to
-front. The stream is a stack whose top holds step T (the first sent), so stored top first it is
-progressive: a byte prefix of the file that holds ``EncodeResult.prefix_bytes[k - 1]`` bytes
-decodes the first k steps (``decode(prefix, model, num_steps=k, check_crc=False)``); a prefix
-that holds fewer is reported as truncated. The table costs about one byte per step.
-A chunked step holds ``payload_bits``, the chunk size step and the payload of its
-``rcc.compress`` blob (the other container parameters are in the file header).
-The model fingerprint (a CRC32 of its float64 parameters) is not stored but folded into the
-file's CRC: decoding with another model is an error, not garbage.
+Per-step check (16 bits): ``c_k = CRC32(fingerprint || the file's first prefix_bytes[k - 1]
+bytes with the check fields left out || z_k) mod 2^16``, where ``z_k`` is the latent after step
+k as float64 (N, D), C order, little endian. The encoder knows z_k; the decoder recomputes it
+and compares, so a decoded step is right, or a ``DecodeError`` names the step: this catches a
+corrupted byte, another model, and a desynchronised float computation of the priors (another
+machine), at the step where it happens. It costs 16 bits per step (``EncodeResult.check_bytes``);
+a wrong step passes it with probability 2^-16.
+
+Prefixes: :func:`decode` finds out by itself whether it was given a complete file (the trailing
+CRC32 checks out: all steps and x are decoded) or a byte prefix of one: then every whole step the
+prefix holds is decoded and verified by its check (``DecodeResult.complete`` is False). The first
+``EncodeResult.prefix_bytes[k - 1]`` bytes of a file hold its first k steps. A complete file
+whose data term or CRC is damaged reads as a prefix that holds all T steps.
+
+The UQ record holds the ``rcc.UQStream`` payload (its ANS words; the decoder knows the
+parameters, the seed, the shape and every step width). The stream is a stack whose top holds
+step T (the first sent), so stored top first it is progressive; the word table costs about one
+byte per step. A chunked step holds ``payload_bits``, the chunk size step and the payload of its
+``rcc.compress`` blob (the other container parameters are in the file header). The model
+fingerprint (a CRC32 of its float64 parameters) is not stored but folded into every check and
+into the file's CRC: decoding with another model is an error, not garbage.
+
+Bounds: a header that declares more than ``max_elements`` values (N * D; default
+``DEFAULT_MAX_ELEMENTS`` = 2^24) is refused before anything is allocated, and every length read
+from the file is checked against the bytes present. The model is run on blocks of
+``BLOCK_POINTS`` points, so memory stays bounded; the work of a decoder is proportional to N * D
+(one network pass per step for every point), so lower ``max_elements`` for untrusted files.
 
 Determinism: every parameter of a prior that feeds a coder is computed by a float64 copy of the
 model on the CPU with one thread, then rounded to a grid of 2^-40, so a fresh process decodes
-what another encoded (see ``tests/test_diffusion_codec.py``).
+what another encoded (see ``tests/test_diffusion_codec.py``). On another machine a prior value
+that lies within float noise of a rounding boundary may round the other way; the per-step check
+turns that into a ``DecodeError`` at the step where it happens (``report.grid_margin_report``
+measures how close the priors of a file come to the boundaries).
 """
 from __future__ import annotations
 
 import contextlib
-import math
 import copy
+import dataclasses
+import math
+import numbers
 import struct
+import sys
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -76,6 +108,8 @@ __all__ = [
     "DecodeResult",
     "CodecError",
     "CHANNELS",
+    "DEFAULT_MAX_ELEMENTS",
+    "read_header",
     "make_channel",
     "sample_lean",
     "psnr",
@@ -83,14 +117,22 @@ __all__ = [
 ]
 
 MAGIC = b"RD"
-VERSION = 3  # 3: the uq stream is stored top first, with its table of words per step (progressive)
+VERSION = 4  # 4: a 16-bit check per step; 3: the uq stream stored top first (progressive)
 _HIER = {"gaussian": 0, "uniform": 1}
 _HIER_INV = {v: k for k, v in _HIER.items()}
 CHANNELS = ("ideal", "uq", "pfr", "orc", "mrc")
 _CHAN = {name: k for k, name in enumerate(CHANNELS)}
 _GRID = 2.0**-40
-#: sanity limits on header fields (a corrupted header must not allocate terabytes)
+#: Largest N * D :func:`decode` accepts by default (``max_elements=``): a file that declares more
+#: is refused before anything is allocated. The hard limit of the format (and of :func:`encode`)
+#: is ``MAX_ELEMENTS``.
+DEFAULT_MAX_ELEMENTS = 2**24
 MAX_ELEMENTS = 2**28
+#: The float64 model runs on blocks of this many points (rows), so its activations stay small
+#: (hidden 512: 64 MiB a layer); a file of at most BLOCK_POINTS points is one block.
+BLOCK_POINTS = 2**14
+#: Bytes of the per-step check.
+CHECK_BYTES = 2
 #: Gaussian steps (chunked PFR): round(KL / 10) chunks of equal size per diffusion step (no sizes
 #: sent; ``rcc.compress(layout="even")``), and a race of at most 2^ceil(KL_chunk + 5) candidates
 #: (never more than 2^22), so a chunk of high KL gets a larger budget. `rcc-diffusion tradeoff`
@@ -112,6 +154,10 @@ class CodecError(DecodeError):
     """
 
 
+class _Truncated(CodecError):
+    """The bytes end inside a field (a prefix of a file ends here)."""
+
+
 def _raise(msg: str):
     raise CodecError(msg)
 
@@ -127,12 +173,15 @@ class _Reader:
 
     def take(self, n: int) -> bytes:
         if n < 0 or self.pos + n > self.end:
-            _raise(f"file truncated: need {n} bytes at offset {self.pos}, have {self.end - self.pos}")
+            raise _Truncated(f"file truncated: need {n} bytes at offset {self.pos}, have {self.end - self.pos}")
         b = self.buf[self.pos : self.pos + n]
         self.pos += n
         return bytes(b)
 
     def varint(self) -> int:
+        tail = self.buf[self.pos : min(self.end, self.pos + 10)]
+        if len(tail) < 10 and all(b & 0x80 for b in tail):
+            raise _Truncated(f"file truncated: it ends inside a varint at offset {self.pos}")
         try:
             v, self.pos = decode_varint(self.buf[: self.end], self.pos)
         except DecodeError as err:
@@ -142,6 +191,57 @@ class _Reader:
 
 def _crc(fingerprint: int, body) -> int:
     return zlib.crc32(bytes(body), zlib.crc32(struct.pack("<I", fingerprint))) & 0xFFFFFFFF
+
+
+class _Checks:
+    """The per-step checks: a running CRC32 over the fingerprint and the file bytes covered so far
+    (:meth:`feed`); :meth:`check` folds in a latent without changing the running state."""
+
+    def __init__(self, fingerprint: int, head: bytes):
+        self.state = zlib.crc32(bytes(head), zlib.crc32(struct.pack("<I", fingerprint)))
+
+    def feed(self, b) -> None:
+        self.state = zlib.crc32(bytes(b), self.state)
+
+    def check(self, z) -> bytes:
+        """The 2-byte check of latent ``z`` (float64 (N, D)) after the bytes fed so far."""
+        z = np.ascontiguousarray(np.asarray(z, dtype="<f8"))
+        return struct.pack("<H", zlib.crc32(z.tobytes(), self.state) & 0xFFFF)
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
+
+
+def _check_seed(seed) -> int:
+    if not _is_int(seed) or not 0 <= seed < 2**63:
+        raise ValueError(f"seed must be an int in [0, 2**63), got {seed!r}")
+    return int(seed)
+
+
+def _check_num_candidates(num_candidates):
+    if num_candidates is not None and (not _is_int(num_candidates) or num_candidates < 1):
+        raise ValueError(f"num_candidates must be None or an int >= 1, got {num_candidates!r}")
+    return num_candidates
+
+
+def _blockwise(fn, z: torch.Tensor, *rest):
+    """``fn(z, *rest)`` on blocks of ``BLOCK_POINTS`` rows of z (and of each tensor in ``rest``
+    with as many rows), joined again: a step distribution (fields (N, D)) or a tensor."""
+    n = z.shape[0]
+    if n <= BLOCK_POINTS:
+        return fn(z, *rest)
+    parts = [fn(z[a : a + BLOCK_POINTS], *(r[a : a + BLOCK_POINTS] if torch.is_tensor(r) and r.dim() and r.shape[0] == n
+                                            else r for r in rest))
+             for a in range(0, n, BLOCK_POINTS)]
+    if torch.is_tensor(parts[0]):
+        return torch.cat(parts)
+    joined = {}
+    for f in dataclasses.fields(parts[0]):
+        vals = [getattr(p, f.name) for p in parts]
+        full = all(v.dim() and v.shape[0] == b.shape[0] for v, b in zip(vals, (p.loc for p in parts)))
+        joined[f.name] = torch.cat(vals) if full else vals[0]
+    return type(parts[0])(**joined)
 
 
 def _grid(t: torch.Tensor) -> torch.Tensor:
@@ -261,7 +361,7 @@ class UQChannel(_Channel):
     parameters, seed and shape are implied, and the decoder rebuilds the rcc container from them.
 
     Encoder: ``start(seed)``, ``encode(q, p, seed)`` per step (returns ``(b"", sample)``),
-    ``finish()`` -> the stream record. Decoder: ``start_decode(record, seed, T, size)``,
+    ``finish()`` -> the stream record. Decoder: ``read_record(reader, seed, T, size)``,
     ``decode(b"", p, seed, size)`` per step, ``finish_decode()`` after all T.
     """
 
@@ -290,50 +390,72 @@ class UQChannel(_Channel):
         self.last_info = {"info_bits": float(self._enc.push_info[-1]["info_bits"])}
         return b"", np.asarray(sample, dtype=np.float64).ravel()
 
-    def finish(self) -> tuple[bytes, np.ndarray]:
-        """The stream record and each step's share of it in bits (the ANS stream's growth while
-        coding the step, plus an equal part of the framing).
+    def finish(self) -> tuple[bytes, bytes, list, np.ndarray]:
+        """The stream record in two parts and each step's share of it in bits (the ANS stream's
+        growth while coding the step, plus an equal part of the framing).
 
-        Record: varint L (payload bytes), T - 1 varints (the stream words needed to decode steps
-        1..k, as increments: ``rcc.UQStream.pop_words``; step T needs them all), then the payload
-        back to front, so that the top of the stack, which holds the first steps, comes first.
+        Returns ``(table, payload, need, bits)``: ``table`` is varint L (payload bytes) and T - 1
+        varints (the stream words needed to decode steps 1..k, as increments:
+        ``rcc.UQStream.pop_words``; step T needs them all); ``payload`` is the stream payload
+        back to front, so that the top of the stack, which holds the first steps, comes first;
+        ``need[k - 1]`` is how many leading bytes of ``payload`` decode steps 1..k. The file puts
+        the per-step checks between the two.
         """
         payload = self._enc.payload
-        rec = bytearray()
-        _put_varint(rec, len(payload))
+        table = bytearray()
+        _put_varint(table, len(payload))
         words = self._enc.pop_words  # the last step needs the whole stream: not sent
         for v in np.diff(np.concatenate([[0], words[:-1]])):
-            _put_varint(rec, int(v))
-        table = len(rec)
-        rec += payload[::-1]
-        # record bytes a decoder needs for steps 1..k (the top word is short by the dropped bytes)
-        short = -len(payload) % 4
-        self.prefix_bytes = [table + min(len(payload), 4 * int(w) - short) for w in words]
+            _put_varint(table, int(v))
+        need = self._need(len(payload), words)
         bits = self._enc.push_bits
-        bits += (8.0 * len(rec) - bits.sum()) / max(len(bits), 1)
-        return bytes(rec), bits
+        bits += (8.0 * (len(table) + len(payload)) - bits.sum()) / max(len(bits), 1)
+        return bytes(table), payload[::-1], need, bits
 
-    def start_decode(self, r: "_Reader", seed: int, num_steps: int, size: int, k_max: int) -> None:
-        """Read the stream record from ``r`` -- all of it, or the part a file prefix holds, which
-        must cover the first ``k_max`` steps."""
-        length = r.varint()
-        if length > MAX_ELEMENTS * 8:
-            _raise(f"step stream of {length} bytes: corrupted file")
-        total, words = -(-length // 4), [0]
-        for _ in range(num_steps - 1):
-            words.append(words[-1] + r.varint())
-            if words[-1] > total:
-                _raise("bad step-stream table: corrupted file")
-        words = np.array(words[1:] + [total], dtype=np.int64)
+    @staticmethod
+    def _need(length: int, words) -> list[int]:
+        """Payload bytes (stored top first) that decode steps 1..k: the top word is short by the
+        zero bytes the payload dropped."""
+        short = -length % 4
+        return [min(length, 4 * int(w) - short) for w in words]
+
+    def read_record(self, r: "_Reader", seed: int, num_steps: int, size: int) -> dict:
+        """Read the stream record from ``r``: all of it, or the part a file prefix holds.
+
+        Returns ``table`` (the (start, end) offsets of L and the word table), ``checks`` (T
+        2-byte checks), ``payload_start`` (offset of the stored payload), ``need`` (payload bytes
+        for steps 1..k) and ``held`` (how many steps the bytes present decode). Makes the
+        stream decoder when ``held`` > 0. A record cut short in its table or checks holds 0 steps.
+        """
+        start = r.pos
+        try:
+            length = r.varint()
+            total, words = -(-length // 4), [0]
+            for _ in range(num_steps - 1):
+                words.append(words[-1] + r.varint())
+                if words[-1] > total:
+                    _raise("bad step-stream table: corrupted file")
+            table_end = r.pos
+            raw = r.take(CHECK_BYTES * num_steps)
+        except _Truncated:
+            return {"held": 0}
+        checks = [raw[j : j + CHECK_BYTES] for j in range(0, len(raw), CHECK_BYTES)]
+        need = self._need(length, words[1:] + [total])
+        payload_start = r.pos
         have = min(length, r.end - r.pos)
         top = r.take(have)[::-1]
-        short = -length % 4
-        held = int(np.sum(np.minimum(length, 4 * words - short) <= have))
-        if k_max > held:
-            _raise(f"file truncated: its first {r.pos} bytes hold {held} of the {num_steps} steps, not {k_max}")
-        from rcc.uq import UQStreamDecoder
+        held = sum(n <= have for n in need)
+        if held:
+            from rcc.uq import UQStreamDecoder
 
-        self._dec, _ = UQStreamDecoder.from_top(top, length, int(seed), int(num_steps), int(num_steps) * int(size))
+            try:
+                self._dec, _ = UQStreamDecoder.from_top(top, length, int(seed), int(num_steps), int(num_steps) * int(size))
+            except ValueError as exc:
+                _raise(f"the step stream does not decode: {exc}")
+            if self._dec is None:
+                held = 0
+        return {"table": (start, table_end), "checks": checks, "payload_start": payload_start, "need": need,
+                "held": held, "complete": have == length}
 
     def decode(self, payload, p, seed, size):
         return np.asarray(self._dec.pop(p.to_rcc(), self._step(p)), dtype=np.float64).ravel()
@@ -384,7 +506,7 @@ class ChunkedChannel(_Channel):
             raise ValueError(f"chunk_bits must be positive, got {chunk_bits!r}")
         self.name = method
         self.chunk_bits = float(np.float32(chunk_bits))
-        n = DEFAULT_NUM_CANDIDATES[method] if num_candidates is None else int(num_candidates)
+        n = DEFAULT_NUM_CANDIDATES[method] if _check_num_candidates(num_candidates) is None else int(num_candidates)
         if method == "pfr":
             self.method = rcc.PFR(n, headroom_bits=headroom_bits)
         else:
@@ -402,7 +524,7 @@ class ChunkedChannel(_Channel):
             size_step=self.size_step, return_report=True,
         )
         lean, lean_se = sample_lean(np.asarray(rep.sample, np.float64).ravel(), qr.loc, qr.scale, pr.loc)
-        c = unpack(blob)
+        c = unpack(blob, prior=pr)
         fixed, step = tuple(int(v) for v in c.params[:3]), int(c.params[3]) if len(c.params) > 3 else 1
         if self.params is None:
             self.params = fixed
@@ -437,8 +559,9 @@ class ChunkedChannel(_Channel):
         if not 1 <= step < 2**31:
             _raise(f"bad chunk size step {step}")
         params = self.params + ((step,) if step > 1 else ())
-        blob = pack(Container("chunked", params, int(seed), (int(size),), body, bits))
-        return np.asarray(self._decompress(blob, p.to_rcc()), dtype=np.float64).ravel()
+        pr = p.to_rcc()
+        blob = pack(Container("chunked", params, int(seed), (int(size),), body, bits), prior=pr)
+        return np.asarray(self._decompress(blob, pr), dtype=np.float64).ravel()
 
     def header(self) -> bytes:
         out = bytearray(struct.pack("<f", self.chunk_bits))
@@ -477,7 +600,11 @@ def sample_lean(z, q_loc, q_scale, p_loc) -> tuple[float, float]:
 def make_channel(name: str, chunk_bits: float = DEFAULT_CHUNK_BITS, num_candidates: int | None = None,
                  size_step: int | str = DEFAULT_SIZE_STEP, headroom_bits: float | None = DEFAULT_HEADROOM_BITS,
                  layout: str = DEFAULT_LAYOUT) -> _Channel:
-    """Channel by name: "ideal", "uq", or an ``rcc.compress`` method ("pfr", "orc", "mrc")."""
+    """Channel by name: "ideal", "uq", or an ``rcc.compress`` method ("pfr", "orc", "mrc").
+
+    ``num_candidates``: None (the method's default) or an int >= 1; ValueError otherwise.
+    """
+    _check_num_candidates(num_candidates)
     if name == "ideal":
         return IdealChannel()
     if name == "uq":
@@ -490,19 +617,26 @@ def make_channel(name: str, chunk_bits: float = DEFAULT_CHUNK_BITS, num_candidat
 
 # ---------------------------------------------------------------- data term
 def _data_probs(model64, z_0: torch.Tensor) -> np.ndarray:
-    """``p(x | z_0)`` as float64 (N*D, 256), rows normalised, C-contiguous."""
+    """``p(x | z_0)`` as float64 (n*D, 256) for a block of n points, rows normalised, C-contiguous."""
     lp = model64.data_log_probs(z_0)
     probs = torch.exp(lp).reshape(-1, lp.shape[-1]).numpy()
     return np.ascontiguousarray(probs, dtype=np.float64)
 
 
+def _blocks(n: int) -> list[slice]:
+    return [slice(a, min(a + BLOCK_POINTS, n)) for a in range(0, n, BLOCK_POINTS)]
+
+
 def _encode_data(model64, z_0, x: np.ndarray) -> bytes:
+    """x (N, D) under ``p(x | z_0)``, one ANS stream, coded block by block of points (last block
+    first: a stack), so that the (n*D, 256) table of one block is all that is held."""
     import constriction
 
-    probs = _data_probs(model64, z_0)
     coder = constriction.stream.stack.AnsCoder()
     fam = constriction.stream.model.Categorical(perfect=False)
-    coder.encode_reverse(np.ascontiguousarray(x.reshape(-1), dtype=np.int32), fam, probs)
+    for sl in reversed(_blocks(x.shape[0])):
+        probs = _data_probs(model64, z_0[sl])
+        coder.encode_reverse(np.ascontiguousarray(x[sl].reshape(-1), dtype=np.int32), fam, probs)
     words = coder.get_compressed().astype("<u4").tobytes()
     # the last word is the most significant one: drop its zero high bytes (restored on decoding)
     while words and words[-1] == 0:
@@ -516,19 +650,20 @@ def _decode_data(model64, z_0, words: bytes) -> np.ndarray:
     if words and words[-1] == 0:
         _raise("data-term stream ends in a zero byte (non-canonical): corrupted file")
     words = bytes(words) + b"\x00" * (-len(words) % 4)
-    probs = _data_probs(model64, z_0)
     arr = np.frombuffer(words, dtype="<u4").astype(np.uint32)
+    out = []
     try:
         coder = constriction.stream.stack.AnsCoder(arr)
         fam = constriction.stream.model.Categorical(perfect=False)
-        sym = coder.decode(fam, probs)
+        for sl in _blocks(z_0.shape[0]):
+            out.append(np.asarray(coder.decode(fam, _data_probs(model64, z_0[sl])), dtype=np.int64))
     except BaseException as exc:  # constriction raises PanicException, not an Exception
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise
         _raise(f"data-term stream does not decode: {exc}")
     if not coder.is_empty():
         _raise("data-term stream has bytes left over after decoding")
-    return np.asarray(sym, dtype=np.int64).reshape(z_0.shape).astype(np.uint8)
+    return np.concatenate(out).reshape(z_0.shape).astype(np.uint8)
 
 
 # ---------------------------------------------------------------- results
@@ -543,16 +678,19 @@ class EncodeResult:
     channel, hierarchy : str
     num_points, dim, num_steps : int
     step_bytes : list[int]
-        Bytes of each step's record (length prefix included), in sending order (i = T .. 1).
-        For ``uq`` (one stream for all steps) the stream record's bytes split by
-        ``step_bits_real``, rounded so that they add up to the record.
+        Bytes of each step's record (length prefix included, check excluded), in sending order
+        (i = T .. 1). For ``uq`` (one stream for all steps) the stream record's bytes (L, word
+        table, payload) split by ``step_bits_real``, rounded so that they add up to the record.
+    check_bytes : int
+        Bytes of the per-step checks (2 per step): what the integrity of prefixes costs.
     step_bits_real : np.ndarray (T,) or None
         ``uq``: each step's share of the stream record in bits (the ANS stream's growth while
         coding it, plus an equal part of the framing); None for the other channels.
     data_bytes : int
         Bytes of the data-term record.
     header_bytes : int
-        Header and CRC bytes.
+        Header and CRC bytes. ``len(blob) == sum(step_bytes) + check_bytes + data_bytes +
+        header_bytes``.
     kl_bits : np.ndarray (T,)
         KL[q || p] of each step given the sent z_t, in bits (whole set).
     data_nll_bits : float
@@ -568,8 +706,8 @@ class EncodeResult:
     latents : list[np.ndarray]
         The latent after each step, float64 (N, D): what a decoder of the first k steps holds.
     prefix_bytes : list[int] (T,)
-        Entry k-1: how many leading bytes of ``blob`` decode the first k steps
-        (``decode(blob[:n], model, num_steps=k, check_crc=False)``): the progressive rate.
+        Entry k-1: how many leading bytes of ``blob`` hold the first k steps, checks included
+        (``decode(blob[:n], model)`` decodes and verifies them): the progressive rate.
     """
 
     blob: bytes
@@ -589,6 +727,7 @@ class EncodeResult:
     latents: list = field(default_factory=list)
     step_bits_real: np.ndarray | None = None
     prefix_bytes: list = field(default_factory=list)
+    check_bytes: int = 0
 
     @property
     def kl_bits_total(self) -> float:
@@ -605,8 +744,8 @@ class EncodeResult:
 
     @property
     def total_bits(self) -> float:
-        """Total cost: the file size in bits (ideal channel: KL + data-term and header bytes)."""
-        return float(self.step_bits.sum()) + 8.0 * (self.data_bytes + self.header_bytes)
+        """Total cost: the file size in bits (ideal channel: KL + check, data-term and header bytes)."""
+        return float(self.step_bits.sum()) + 8.0 * (self.check_bytes + self.data_bytes + self.header_bytes)
 
     def bits_per_dim(self) -> float:
         return self.total_bits / (self.num_points * self.dim)
@@ -616,9 +755,11 @@ class EncodeResult:
 class DecodeResult:
     """What :func:`decode` returns.
 
-    ``x`` is the lossless data (uint8 (N, D)) when all steps and the data term were decoded, else
-    None. ``z`` is the latest latent (float64 (N, D)) after ``steps_decoded`` steps. The
-    reconstructions (uint8 (N, D)) are filled when ``reconstruct=True``.
+    ``x`` is the lossless data (uint8 (N, D)) when all steps and the data term were decoded
+    (``complete``), else None. ``z`` is the latest latent (float64 (N, D)) after
+    ``steps_decoded`` steps of ``num_steps`` (T), each verified by its check. The
+    reconstructions (uint8 (N, D)) are filled when ``reconstruct=True``. ``bits_read``: bits of
+    the file the decoded steps (and data term) occupy.
     """
 
     x: np.ndarray | None
@@ -627,6 +768,7 @@ class DecodeResult:
     num_steps: int
     hierarchy: str
     channel: str
+    complete: bool = False
     denoised: np.ndarray | None = None
     ancestral: np.ndarray | None = None
     flow: np.ndarray | None = None
@@ -635,7 +777,8 @@ class DecodeResult:
 
 # ---------------------------------------------------------------- encode / decode
 def _prior64(model64, z: torch.Tensor, i: int):
-    p = model64.reverse_prior(z, i)
+    """The reverse prior ``p(z_s | z_t)`` of step i that feeds the coder: float64, on the grid."""
+    p = _blockwise(lambda zb: model64.reverse_prior(zb, i), z)
     if isinstance(p, GaussianStep):
         return GaussianStep(_grid(p.loc), _grid(p.scale))
     return LogisticUniformStep(_grid(p.loc), _grid(p.scale), p.delta)
@@ -645,11 +788,19 @@ def _default_channel(hierarchy: str) -> str:
     return "uq" if hierarchy == "uniform" else "pfr"
 
 
+def _head(hierarchy: str, channel: str, T: int, N: int, D: int, seed: int, ch) -> bytes:
+    head = bytearray(MAGIC)
+    head.append(VERSION << 4 | _HIER[hierarchy] << 3 | _CHAN[channel])
+    for v in (T, N, D, seed):
+        _put_varint(head, v)
+    return bytes(head + ch.header())
+
+
 @torch.no_grad()
 def encode(
     model, x, channel: str | None = None, seed: int = 0, chunk_bits: float = DEFAULT_CHUNK_BITS,
     num_candidates: int | None = None, size_step: int | str = DEFAULT_SIZE_STEP,
-    headroom_bits: float | None = DEFAULT_HEADROOM_BITS, layout: str = DEFAULT_LAYOUT,
+    headroom_bits: float | None = DEFAULT_HEADROOM_BITS, layout: str = DEFAULT_LAYOUT, progress: bool = False,
 ) -> EncodeResult:
     """Compress ``x`` (uint8 (N, D)) losslessly with ``model``, every step through ``channel``.
 
@@ -658,14 +809,15 @@ def encode(
     model : Hierarchy
         A trained hierarchy (its float64 copy does the work).
     x : array-like uint8 (N, D)
+        At most ``MAX_ELEMENTS`` values (a decoder accepts ``DEFAULT_MAX_ELEMENTS`` by default).
     channel : str
         "uq" (uniform hierarchy), "pfr" / "orc" / "mrc" (Gaussian; ``rcc.compress``), or "ideal";
         default "uq" for uniform and "pfr" for Gaussian.
-    seed : int
+    seed : int in [0, 2**63)
         Shared seed (z_1 and every channel's candidates/dither derive from it); in the file.
     chunk_bits : float
         KL per chunk for the chunked channels (bits).
-    num_candidates : int or None
+    num_candidates : int >= 1 or None
         Candidate budget per chunk of the chunked channels (None: ``DEFAULT_NUM_CANDIDATES[channel]``,
         2^22 for PFR, 2^18 for ORC and MRC).
     layout : "even" or "kl"
@@ -678,13 +830,17 @@ def encode(
     headroom_bits : float or None
         PFR only: also cut each chunk's race at 2^ceil(KL_chunk + headroom_bits) candidates
         (``rcc.PFR(headroom_bits=)``); None: the fixed budget ``num_candidates`` alone.
+    progress : bool
+        Show a tqdm bar over the steps on stderr (chunked channels: chunks and candidates of
+        the last step as its postfix).
     """
+    from tqdm.auto import tqdm
+
     hierarchy = model.kind
     channel = channel or _default_channel(hierarchy)
     ch = make_channel(channel, chunk_bits=chunk_bits, num_candidates=num_candidates, size_step=size_step,
                       headroom_bits=headroom_bits, layout=layout)
-    if int(seed) != seed or not 0 <= seed < 2**62:
-        raise ValueError(f"seed must be an integer in [0, 2**62), got {seed!r}")
+    seed = _check_seed(seed)
     x = np.asarray(x)
     if x.ndim != 2 or x.shape[1] != model.dim:
         raise ValueError(f"x must have shape (N, {model.dim}), got {x.shape}")
@@ -694,58 +850,65 @@ def encode(
     if N * D > MAX_ELEMENTS or N < 1:
         raise ValueError(f"x must hold between 1 and {MAX_ELEMENTS} values, got {N * D}")
     fp = _fingerprint(model)
-    out = bytearray()  # the body; the header goes in front once the channel knows its parameters
     kl_bits = np.zeros(T)
     secs = np.zeros(T)
-    step_bytes, step_info, latents = [], [], []
+    records, step_info, latents = [], [], []
     streaming = getattr(ch, "streaming", False)
     if streaming:
         ch.start(seed)
-    with _one_thread():
+    bar = tqdm(total=T, desc=f"encode {hierarchy} T={T} {channel}", unit="step", file=sys.stderr,
+               disable=not progress, leave=False)
+    with _one_thread(), bar:
         m = _model64(model)
         f = m.encode_data(x)
         z = torch.as_tensor(_shared_normals(seed, (N, D)))
         for k, i in enumerate(range(T, 0, -1)):
             t0 = time.perf_counter()
             p = _prior64(m, z, i)
-            q = m.posterior(z, f, i)
+            q = _blockwise(lambda zb, fb: m.posterior(zb, fb, i), z, f)
             kl_bits[k] = float(m.step_kl(q, p).sum()) / np.log(2.0)
             payload, sample = ch.encode(q, p, _step_seed(seed, i))
             if not streaming:
-                rec = bytearray()
-                _put_varint(rec, len(payload))
-                rec += payload
-                out += rec
-                step_bytes.append(len(rec))
+                records.append(encode_varint(len(payload)) + payload)
             z = torch.as_tensor(sample.reshape(N, D))
             latents.append(sample.reshape(N, D))
             secs[k] = time.perf_counter() - t0
-            step_info.append(dict(getattr(ch, "last_info", {})))
+            info = dict(getattr(ch, "last_info", {}))
+            step_info.append(info)
+            if "num_chunks" in info:
+                bar.set_postfix(chunks=info["num_chunks"], candidates=info["num_candidates"], refresh=False)
+            bar.update()
+        head = _head(hierarchy, channel, T, N, D, seed, ch)
+        checks = _Checks(fp, head)
+        body = bytearray()
         step_bits_real = None
         if streaming:
             t0 = time.perf_counter()
-            rec, step_bits_real = ch.finish()
+            table, payload, need, step_bits_real = ch.finish()
             secs[-1] += time.perf_counter() - t0
-            out += rec
+            checks.feed(table)
+            done = 0
+            body += table
+            for n, zk in zip(need, latents):
+                checks.feed(payload[done:n])
+                done = n
+                body += checks.check(zk)
+            body += payload
+            prefix_bytes = [len(head) + len(table) + CHECK_BYTES * T + n for n in need]
             # whole bytes per step: rounded cumulative shares (they sum to the record's bytes)
             ends = np.round(np.cumsum(step_bits_real) / 8.0).astype(np.int64)
-            ends[-1] = len(rec)
+            ends[-1] = len(table) + len(payload)
             step_bytes = np.diff(np.concatenate([[0], ends])).tolist()
+        else:
+            prefix_bytes = []
+            for rec, zk in zip(records, latents):
+                checks.feed(rec)
+                body += rec + checks.check(zk)
+                prefix_bytes.append(len(head) + len(body))
+            step_bytes = [len(rec) for rec in records]
         nll = float(m.data_nll(z, x).sum()) / np.log(2.0)
         words = _encode_data(m, z, x)
-    rec = words
-    out += rec
-    head = bytearray(MAGIC)
-    head.append(VERSION << 4 | _HIER[hierarchy] << 3 | _CHAN[channel])
-    for v in (T, N, D, int(seed)):
-        _put_varint(head, v)
-    head += ch.header()
-    header = len(head)
-    out = head + out
-    if streaming:
-        prefix_bytes = [header + b for b in ch.prefix_bytes]
-    else:
-        prefix_bytes = (header + np.cumsum(step_bytes)).tolist()
+    out = bytearray(head) + body + words
     out += struct.pack("<I", _crc(fp, out))
     return EncodeResult(
         blob=bytes(out),
@@ -754,9 +917,9 @@ def encode(
         num_points=N,
         dim=D,
         num_steps=T,
-        step_bytes=step_bytes,
-        data_bytes=len(rec),
-        header_bytes=header + 4,
+        step_bytes=[int(b) for b in step_bytes],
+        data_bytes=len(words),
+        header_bytes=len(head) + 4,
         kl_bits=kl_bits,
         data_nll_bits=nll,
         step_seconds=secs,
@@ -765,11 +928,24 @@ def encode(
         latents=latents,
         step_bits_real=step_bits_real,
         prefix_bytes=[int(b) for b in prefix_bytes],
+        check_bytes=CHECK_BYTES * T,
     )
 
 
-def read_header(blob: bytes) -> dict:
-    """Parse a file's header: hierarchy, channel, num_steps, num_points, dim, seed (no CRC check)."""
+def _check_max_elements(max_elements) -> int:
+    if not _is_int(max_elements) or not 1 <= max_elements <= MAX_ELEMENTS:
+        raise ValueError(f"max_elements must be an int in [1, {MAX_ELEMENTS}], got {max_elements!r}")
+    return int(max_elements)
+
+
+def read_header(blob: bytes, *, max_elements: int = DEFAULT_MAX_ELEMENTS) -> dict:
+    """Parse a file's header (a complete file or a prefix of one; no CRC check).
+
+    Returns a dict: ``hierarchy``, ``channel``, ``num_steps`` (T), ``num_points`` (N), ``dim``
+    (D), ``seed``. Raises ``rcc.DecodeError`` on a bad header, or one that declares more than
+    ``max_elements`` values (N * D).
+    """
+    max_elements = _check_max_elements(max_elements)
     blob = bytes(blob)
     if len(blob) < len(MAGIC) + 1 or blob[: len(MAGIC)] != MAGIC:
         _raise("not an rcc-diffusion file (bad magic bytes)")
@@ -782,11 +958,33 @@ def read_header(blob: bytes) -> dict:
     if h not in _HIER_INV or c >= len(CHANNELS):
         _raise(f"unknown hierarchy code {h} or channel code {c}")
     T, N, D, seed = r.varint(), r.varint(), r.varint(), r.varint()
-    if T < 1 or N < 1 or D < 1 or N * D > MAX_ELEMENTS or T > MAX_STEPS:
+    if not (1 <= T <= MAX_STEPS and N >= 1 and D >= 1):
         _raise(f"bad shape in header: T={T}, N={N}, D={D}")
+    if N * D > max_elements:
+        _raise(f"the file declares N * D = {N} * {D} = {N * D} values, more than max_elements={max_elements}")
+    if seed >= 2**63:
+        _raise(f"bad seed {seed} in header")
     hdr = dict(hierarchy=_HIER_INV[h], channel=CHANNELS[c], num_steps=T, num_points=N, dim=D, seed=seed)
     hdr["_offset"] = r.pos
     return hdr
+
+
+def _scan_records(r: _Reader, T: int) -> list[tuple[int, int, int]]:
+    """The (record start, payload start, payload end) of each whole step record (check included)
+    that ``r``'s bytes hold, from ``r.pos`` on; ``r.pos`` is left unchanged."""
+    pos, out = r.pos, []
+    try:
+        for _ in range(T):
+            start = r.pos
+            n = r.varint()
+            a = r.pos
+            r.take(n)
+            r.take(CHECK_BYTES)
+            out.append((start, a, a + n))
+    except _Truncated:
+        pass
+    r.pos = pos
+    return out
 
 
 @torch.no_grad()
@@ -796,28 +994,42 @@ def decode(
     num_steps: int | None = None,
     reconstruct: bool = False,
     recon_seed: int = 0,
-    check_crc: bool = True,
+    *,
+    max_elements: int = DEFAULT_MAX_ELEMENTS,
 ) -> DecodeResult:
-    """Decode a file made by :func:`encode` (all of it, or only its first ``num_steps`` steps).
+    """Decode a file made by :func:`encode`, or a byte prefix of one.
+
+    A complete file (its trailing CRC32 checks out) decodes all T steps and the data x
+    (``complete`` True); with ``num_steps`` = k only the first k steps. Any other ``blob`` is
+    taken for a prefix: every whole step it holds is decoded (or the first ``num_steps``; asking
+    for more than it holds is a DecodeError that says how many it holds). Every step is verified
+    by its 16-bit check, so a returned latent is the encoder's, bit for bit, or a DecodeError is
+    raised.
 
     Parameters
     ----------
     blob : bytes
-        The file; with ``num_steps`` < T and ``check_crc=False`` it may be a prefix of it.
+        The file, or a prefix of it (``EncodeResult.prefix_bytes[k - 1]`` bytes hold k steps).
     model : Hierarchy
         The model that encoded (checked against the fingerprint).
-    num_steps : int, optional
-        Decode only the first k steps (progressive); default all, plus the data term.
+    num_steps : int in [0, T], optional
+        Decode only the first k steps (progressive); default all the blob holds, plus the data
+        term if it is a complete file.
     reconstruct : bool
         Also compute denoised, ancestral (seeded by ``recon_seed``) and flow reconstructions from
         the last decoded latent.
-    check_crc : bool
-        Verify the trailing CRC32 (needs the whole file).
+    max_elements : int
+        Refuse (DecodeError, before anything is allocated) a file that declares more than this
+        many values N * D; default ``DEFAULT_MAX_ELEMENTS`` (2^24). The work is proportional to
+        N * D per step.
 
-    Raises ``rcc.DecodeError`` (a ValueError) on anything malformed, truncated or corrupted.
+    Raises ``rcc.DecodeError`` (a ValueError) on anything malformed, truncated or corrupted, and
+    ValueError on bad arguments.
     """
     blob = bytes(blob)
-    hdr = read_header(blob)
+    if num_steps is not None and (not _is_int(num_steps) or num_steps < 0):
+        raise ValueError(f"num_steps must be None or an int >= 0, got {num_steps!r}")
+    hdr = read_header(blob, max_elements=max_elements)
     if model is None:
         _raise("a model is needed to decode (see diffusion.load_pretrained)")
     T, N, D, seed = hdr["num_steps"], hdr["num_points"], hdr["dim"], hdr["seed"]
@@ -826,37 +1038,56 @@ def decode(
             f"file was made by a {hdr['hierarchy']} hierarchy with T={T}, D={D}; "
             f"the model given is {model.kind} with T={model.num_steps}, D={model.dim}"
         )
-    if check_crc:
-        if len(blob) < hdr["_offset"] + 4:
-            _raise("file truncated (no CRC32)")
-        (crc,) = struct.unpack("<I", blob[-4:])
-        if _crc(_fingerprint(model), blob[:-4]) != crc:
-            _raise("CRC32 mismatch: the file is corrupted or truncated, or was encoded with other model weights")
-        end = len(blob) - 4
-    else:
-        end = len(blob)
-    k_max = T if num_steps is None else int(num_steps)
-    if not 0 <= k_max <= T:
-        raise ValueError(f"num_steps must be in 0..{T}, got {num_steps!r}")
+    if num_steps is not None and num_steps > T:
+        raise ValueError(f"num_steps must be in [0, {T}] (the file's T), got {num_steps!r}")
+    fp = _fingerprint(model)
+    complete = len(blob) >= hdr["_offset"] + 4 and struct.unpack("<I", blob[-4:])[0] == _crc(fp, blob[:-4])
+    end = len(blob) - 4 if complete else len(blob)
     ch = make_channel(hdr["channel"])
     r = _Reader(blob, end)
     r.pos = hdr["_offset"]
-    ch.read_header(r)
-    streaming = getattr(ch, "streaming", False)
-    if streaming and k_max > 0:  # decoding no step needs no stream
-        try:
-            ch.start_decode(r, seed, T, N * D, k_max)
-        except CodecError:
+    try:
+        ch.read_header(r)
+    except _Truncated:
+        if complete:
             raise
-        except ValueError as exc:
-            _raise(f"the step stream does not decode: {exc}")
+        held, head_end = 0, None
+    else:
+        head_end = r.pos
+    streaming = getattr(ch, "streaming", False)
+    if head_end is None:
+        pass
+    elif streaming:
+        rec = ch.read_record(r, seed, T, N * D)
+        held = rec["held"]
+    else:
+        spans = _scan_records(r, T)
+        held = len(spans)
+    if complete and (held < T or (streaming and not rec["complete"])):
+        _raise(f"the file's steps end early ({held} of {T} steps): corrupted file")
+    k_max = held if num_steps is None else num_steps
+    if k_max > held:
+        _raise(f"file truncated: its {len(blob)} bytes hold {held} of the {T} steps, not {k_max}")
     x = None
+    checks = _Checks(fp, blob[:head_end]) if k_max else None
     with _one_thread():
         m = _model64(model)
         z = torch.as_tensor(_shared_normals(seed, (N, D)))
+        if streaming and k_max:
+            checks.feed(blob[slice(*rec["table"])])
+        done = 0
         for k, i in enumerate(range(T, T - k_max, -1)):
             p = _prior64(m, z, i)
-            payload = b"" if streaming else r.take(r.varint())
+            if streaming:
+                payload, a = b"", rec["payload_start"]
+                checks.feed(blob[a + done : a + rec["need"][k]])
+                done, expect = rec["need"][k], rec["checks"][k]
+                r.pos = a + done
+            else:
+                start, a, b = spans[k]
+                payload, expect = blob[a:b], blob[b : b + CHECK_BYTES]
+                checks.feed(blob[start:b])
+                r.pos = b + CHECK_BYTES
             try:
                 sample = ch.decode(payload, p, _step_seed(seed, i), N * D)
             except CodecError:
@@ -866,18 +1097,20 @@ def decode(
             if sample.shape != (N * D,) or not np.all(np.isfinite(sample)):
                 _raise(f"step {k + 1} (i={i}) decoded to a bad sample")
             z = torch.as_tensor(sample.reshape(N, D))
-        if streaming and k_max == T:
-            try:
-                ch.finish_decode()
-            except ValueError as exc:
-                _raise(f"the step stream does not end cleanly: {exc}")
-        if k_max == T and num_steps is None:
-            if not check_crc:
-                _raise("lossless decoding needs the whole file (check_crc=True)")
+            if checks.check(z.numpy()) != expect:
+                _raise(f"step {k + 1} (i={i}) fails its check: the file is corrupted, or the model or its "
+                       "float arithmetic differs from the encoder's" + (" (the file's CRC32 is intact)" if complete else ""))
+        if complete and num_steps is None:
+            if streaming:
+                try:
+                    ch.finish_decode()
+                except ValueError as exc:
+                    _raise(f"the step stream does not end cleanly: {exc}")
+                r.pos = rec["payload_start"] + rec["need"][-1]
             x = _decode_data(m, z, r.take(end - r.pos))
         res = DecodeResult(
             x=x, z=z.numpy().copy(), steps_decoded=k_max, num_steps=T, hierarchy=hdr["hierarchy"],
-            channel=hdr["channel"], bits_read=8 * r.pos,
+            channel=hdr["channel"], complete=x is not None, bits_read=8 * (len(blob) if x is not None else r.pos),
         )
         if reconstruct:
             res.denoised, res.ancestral, res.flow = reconstructions(m, z, T - k_max, recon_seed)
