@@ -11,7 +11,7 @@ KL[q || p] bits, with the bits counted from the bytes actually written.
 
 from . import random
 from .chunked import CompressReport, compress, decompress
-from .container import Message
+from .container import DEFAULT_MAX_ELEMENTS, Message
 from .distributions import Gaussian, Laplace, Logistic, Uniform, dinf_bits, kl_bits
 from .errors import DecodeError
 from .hybrid import Hybrid
@@ -32,6 +32,7 @@ __all__ = [
     "dinf_bits",
     "Message",
     "DecodeError",
+    "DEFAULT_MAX_ELEMENTS",
     "PFR",
     "ORC",
     "MRC",

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import math
+import warnings
+
 import numpy as np
 
-from .distributions import Distribution
+from .container import Container, unpack_with_prior
+from .distributions import Distribution, dinf_bits, kl_bits
 from .errors import DecodeError
 from .random import check_seed
 
-__all__ = ["check_pair", "check_prior"]
+__all__ = ["check_pair", "open_blob", "pair_kl_bits", "pair_dinf_bits", "warn_long_race"]
+
+#: Rough cost of scoring one candidate coordinate, seconds (numba kernels on one core).
+SECONDS_PER_CANDIDATE_COORDINATE = 1e-8
+#: A race expected to take longer than this gets a RuntimeWarning before it starts.
+WARN_SECONDS = 30.0
 
 
 def check_pair(q, p) -> tuple[int, ...]:
@@ -22,13 +31,66 @@ def check_pair(q, p) -> tuple[int, ...]:
         raise ValueError(f"q of shape {q.shape} and p of shape {p.shape} do not broadcast") from None
 
 
-def check_prior(p, shape: tuple[int, ...], seed, blob_seed: int) -> Distribution:
-    """Check a decoder's prior and seed against a blob; return p broadcast to the blob's shape."""
-    if not isinstance(p, Distribution):
-        raise ValueError(f"p must be an rcc distribution; got {type(p).__name__}")
-    if seed is not None and check_seed(seed) != blob_seed:
-        raise DecodeError(f"the blob was encoded with seed {blob_seed}, not {seed}")
+def pair_kl_bits(q, p, **kwargs):
+    """:func:`rcc.kl_bits`, with a ValueError (not NotImplementedError) for an unsupported pair."""
     try:
-        return p.broadcast_to(shape)
-    except ValueError:
-        raise DecodeError(f"the blob holds a sample of shape {shape}; the prior has shape {p.shape}") from None
+        return kl_bits(q, p, **kwargs)
+    except NotImplementedError:
+        raise ValueError(
+            f"q={type(q).__name__} and p={type(p).__name__} is not a supported pair: the channels need "
+            "KL[q || p] in closed form (pairs of one family, or a Uniform q against any prior)"
+        ) from None
+
+
+def pair_dinf_bits(q, p, **kwargs):
+    """:func:`rcc.dinf_bits`, ``inf`` where it has no closed form (no stopping rule)."""
+    try:
+        return dinf_bits(q, p, **kwargs)
+    except NotImplementedError:
+        shape = np.broadcast_shapes(q.shape, p.shape)
+        return np.full(shape, np.inf) if kwargs.get("elementwise") else math.inf
+
+
+def warn_long_race(candidates: float, candidate_coordinates: float, what: str) -> None:
+    """RuntimeWarning if about ``candidates`` candidates (``candidate_coordinates`` coordinates
+    scored in all) would take longer than :data:`WARN_SECONDS` at
+    :data:`SECONDS_PER_CANDIDATE_COORDINATE` per candidate-coordinate. No warning for an
+    infinite estimate: the channels refuse races without a bound (exact PFR with D_inf = inf)."""
+    if not math.isfinite(candidate_coordinates):
+        return
+    seconds = float(candidate_coordinates) * SECONDS_PER_CANDIDATE_COORDINATE
+    if seconds > WARN_SECONDS:
+        warnings.warn(
+            f"{what} is expected to score about {float(candidates):.3g} candidates "
+            f"({float(candidate_coordinates):.3g} candidate-coordinates), roughly {_duration(seconds)} at "
+            "~10 ns per candidate-coordinate; lower the candidate budget, or split the pair with "
+            "rcc.compress(chunk_bits=...)",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+
+def _duration(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "forever"
+    for unit, size in (("years", 3.15e7), ("days", 86400.0), ("hours", 3600.0), ("minutes", 60.0)):
+        if seconds >= size:
+            return f"{seconds / size:.3g} {unit}"
+    return f"{seconds:.3g} s"
+
+
+def open_blob(blob, method: str, p, seed, max_elements: int) -> tuple[Container, Distribution]:
+    """Parse a decoder's blob against its prior and seed: the header bounded by ``max_elements``,
+    p broadcast to the blob's shape, then the checksum with p's fingerprint folded in.
+
+    Returns the container and p broadcast to its shape. ValueError for bad arguments,
+    :class:`rcc.DecodeError` for a blob that does not check out.
+    """
+    if not isinstance(p, Distribution):
+        raise ValueError(f"p must be an rcc Distribution; got {type(p).__name__}")
+    if seed is not None:
+        seed = check_seed(seed)
+    c, pb = unpack_with_prior(blob, method, prior=p, max_elements=max_elements)
+    if seed is not None and seed != c.seed:
+        raise DecodeError(f"the blob was encoded with seed {c.seed}, not {seed}")
+    return c, pb

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._checks import check_pair, check_prior
+from ._checks import check_pair, open_blob, pair_dinf_bits, pair_kl_bits, warn_long_race
 from ._kernels import Pair, candidate
 from .coding import BitReader, BitWriter
-from .container import Message, unpack
-from .distributions import Distribution, kl_bits
+from .container import DEFAULT_MAX_ELEMENTS, Message, prior_fingerprint
+from .distributions import Distribution
 from .errors import DecodeError
 from .random import check_seed, seed_key
 
@@ -55,6 +55,11 @@ class SelectionChannel:
         """Read a 1-based index; raise DecodeError if it or ``params`` cannot be valid."""
         raise NotImplementedError
 
+    def expected_candidates(self, kl: float, dinf: float) -> float:
+        """About how many candidates a race on a pair (or chunk) of this KL and D_inf (bits)
+        scores: the stopping rule's 2^D_inf, capped by the candidate budget (inf: no bound)."""
+        raise NotImplementedError
+
     # --- shared ---------------------------------------------------------------------------------
     def encode(self, q: Distribution, p: Distribution, seed: int) -> Message:
         """Send one sample of q given the shared prior p.
@@ -65,7 +70,10 @@ class SelectionChannel:
         """
         shape = check_pair(q, p)
         seed = check_seed(seed)
-        kl = float(kl_bits(q, p))
+        kl = float(pair_kl_bits(q, p))
+        dinf = float(pair_dinf_bits(q, p))
+        expected = self.expected_candidates(kl, dinf)
+        warn_long_race(expected, expected * max(1, int(np.prod(shape, dtype=np.int64))), repr(self))
         pair = Pair(q, p)
         index, info = self.select(pair, q, p, seed, 0)
         params = self.index_params(kl)
@@ -74,16 +82,21 @@ class SelectionChannel:
         payload, nbits = w.getvalue()
         sample = candidate(pair, seed_key(seed), 0, index).reshape(shape)
         info = {"kl_bits": kl, "index": index + 1, **info}
-        return Message(self.method, params, seed, sample, payload, nbits, info)
+        fingerprint = prior_fingerprint(p.broadcast_to(shape))
+        return Message(self.method, params, seed, sample, payload, nbits, info, fingerprint)
 
-    def decode(self, blob: bytes, p: Distribution, seed: int | None = None) -> np.ndarray:
+    def decode(
+        self, blob: bytes, p: Distribution, seed: int | None = None, *, max_elements: int = DEFAULT_MAX_ELEMENTS
+    ) -> np.ndarray:
         """Regenerate the encoder's sample from ``blob`` and the shared prior ``p``, in O(d).
 
-        ``seed`` (optional) must equal the blob's. Raises :class:`rcc.DecodeError` for any
-        malformed, corrupted or mismatched blob.
+        ``seed`` (optional) must equal the blob's. The prior's fingerprint is folded into the
+        blob's checksum (:mod:`rcc.container`), so another prior -- another family, shape, or
+        any parameter -- is a :class:`rcc.DecodeError`, as is any malformed or corrupted blob
+        and one whose shape holds more than ``max_elements`` elements (default
+        :data:`rcc.DEFAULT_MAX_ELEMENTS`; raise it for a trusted larger blob).
         """
-        c = unpack(blob, expect_method=self.method)
-        p = check_prior(p, c.shape, seed, c.seed)
+        c, p = open_blob(blob, self.method, p, seed, max_elements)
         rd = BitReader(c.payload, c.payload_bits)
         index = self.read_index(rd, c.params)
         rd.finish()

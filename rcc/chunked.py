@@ -60,12 +60,12 @@ import constriction
 import numba
 import numpy as np
 
-from ._checks import check_pair, check_prior
+from ._checks import check_pair, open_blob, pair_dinf_bits, pair_kl_bits, warn_long_race
 from ._kernels import Pair, _fill_candidate
 from .coding import BitReader, BitWriter
-from .container import METHODS, Container, pack, unpack
-from .distributions import Distribution, dinf_bits, kl_bits
-from .errors import DecodeError
+from .container import DEFAULT_MAX_ELEMENTS, METHODS, Container, pack
+from .distributions import Distribution
+from .errors import DecodeError, guard
 from .mrc import MRC
 from .orc import ORC
 from .pfr import MAX_EXACT_DINF_BITS, PFR
@@ -78,7 +78,6 @@ _PIECE_BITS = 16  # mantissa pieces: constriction Uniform(2^b), b <= 16
 _KT_ALPHA = 0.5  # Krichevsky-Trofimov pseudo-count
 _KT_BLOCK = 4096  # rows of the (symbols, alphabet) probability array per encoder call
 _MAX_LBITS = 63  # indices are below 2**64
-_MAX_DECODE_SIZE = 2**31  # coordinates decompress will allocate
 _AUTO_BLOCK = 0.4  # size_step="auto": blocks of about 0.4 chunk_bits of KL
 _AUTO_MAX_STEP = 16
 
@@ -111,7 +110,7 @@ class CompressReport:
         Chunks whose race was cut at the candidate limit (truncated PFR: a biased chunk; ORC:
         the race ran through all N). 0 for MRC, which always scores all N.
     chunk_kl_bits : np.ndarray of float64, shape (C,)
-    chunk_dinf_bits : np.ndarray of float64, shape (C,) (nan where no closed form)
+    chunk_dinf_bits : np.ndarray of float64, shape (C,) (inf where unbounded or no closed form)
     chunk_sizes : np.ndarray of int64, shape (C,)
     chunk_index : np.ndarray of uint64, shape (C,)
         The 1-based index sent for each chunk.
@@ -270,7 +269,7 @@ def _decode_kt(coder, count: int, alphabet: int) -> np.ndarray:
     family = constriction.stream.model.Categorical(perfect=False)
     row = np.full((1, alphabet), _KT_ALPHA)
     for i in range(count):
-        s = int(coder.decode(family, row)[0])
+        s = int(guard("entropy decoding", coder.decode, family, row)[0])
         out[i] = s
         row[0, s] += 1.0
     return out
@@ -338,7 +337,7 @@ def _decode_uniform_pieces(coder, widths: np.ndarray) -> np.ndarray:
     if widths.min() < 1 or widths.max() > _PIECE_BITS:
         raise DecodeError("mantissa piece width out of range")
     sizes = (np.int64(1) << widths).astype(np.int32)
-    return np.asarray(coder.decode(constriction.stream.model.Uniform(), sizes), dtype=np.int64)
+    return np.asarray(guard("entropy decoding", coder.decode, constriction.stream.model.Uniform(), sizes), dtype=np.int64)
 
 
 def _write_words(w: BitWriter, words: np.ndarray) -> None:
@@ -496,10 +495,7 @@ def compress(
     qf = q.broadcast_to(shape).ravel()
     pf = p.broadcast_to(shape).ravel()
     d = qf.size
-    try:
-        kl = np.ascontiguousarray(kl_bits(qf, pf, elementwise=True), dtype=np.float64)
-    except NotImplementedError as exc:
-        raise ValueError(f"chunked coding needs the per-coordinate KL: {exc}") from None
+    kl = np.ascontiguousarray(pair_kl_bits(qf, pf, elementwise=True), dtype=np.float64)
     if np.isnan(kl).any():
         raise ValueError("the per-coordinate KL of q and p is nan somewhere")
     if isinstance(size_step, str) and size_step == "auto":
@@ -528,10 +524,7 @@ def compress(
         )
     starts = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.int64)
     chunk_kl = np.add.reduceat(kl, starts)
-    try:
-        dinf = np.add.reduceat(np.asarray(dinf_bits(qf, pf, elementwise=True), np.float64), starts)
-    except NotImplementedError:
-        dinf = np.full(num_chunks, np.nan)
+    dinf = np.add.reduceat(np.asarray(pair_dinf_bits(qf, pf, elementwise=True), np.float64), starts)
     same = (qf.family == pf.family) & (qf.a == pf.a) & (qf.b == pf.b)
     trivial = np.logical_and.reduceat(same, starts)  # q == p on the chunk: candidate 1 is exact
     exact_pfr = isinstance(ch, PFR) and ch.exact
@@ -547,6 +540,10 @@ def compress(
                 + "; pass method=rcc.PFR(max_candidates=N) for a truncated race or rcc.ORC(num_candidates=N)"
                 + ("" if not np.isfinite(dinf[c]) else ", or lower chunk_bits")
             )
+
+    busy = ~trivial
+    expected = np.array([ch.expected_candidates(float(k), float(i)) for k, i in zip(chunk_kl[busy], dinf[busy])])
+    warn_long_race(expected.sum(), (expected * sizes[busy]).sum(), f"rcc.compress with {ch!r} on {num_chunks} chunks")
 
     index1 = np.ones(num_chunks, dtype=np.uint64)
     scored = np.zeros(num_chunks, dtype=np.int64)
@@ -566,7 +563,7 @@ def compress(
 
     payload, payload_bits = _write_payload(ch, d, sizes, index1, layout == "even", size_step)
     params = (METHODS[ch.method], _count_param(ch), q16) + ((size_step,) if size_step > 1 else ())
-    blob = pack(Container("chunked", params, seed, tuple(shape), payload, payload_bits))
+    blob = pack(Container("chunked", params, seed, tuple(shape), payload, payload_bits), prior=p)
     if not return_report:
         return blob
     sample = _regenerate(pf, seed, sizes, index1).reshape(shape)
@@ -626,7 +623,7 @@ def _write_payload(ch, d: int, sizes: np.ndarray, index1: np.ndarray, even: bool
     return w.getvalue()
 
 
-def decompress(blob: bytes, p: Distribution) -> np.ndarray:
+def decompress(blob: bytes, p: Distribution, *, max_elements: int = DEFAULT_MAX_ELEMENTS) -> np.ndarray:
     """Regenerate the sample of a :func:`compress` blob from the prior p alone.
 
     Method, candidate count, seed, shape and chunk layout come from the blob; the cost is O(d)
@@ -637,7 +634,12 @@ def decompress(blob: bytes, p: Distribution) -> np.ndarray:
     blob : bytes
         The output of :func:`compress`.
     p : rcc distribution
-        The prior the blob was encoded with; it must broadcast to the blob's shape S.
+        The prior the blob was encoded with; it must broadcast to the blob's shape S. Its
+        fingerprint is folded into the blob's checksum (:mod:`rcc.container`), so any other
+        prior is a DecodeError.
+    max_elements : int
+        Largest d = prod(S) accepted (default :data:`rcc.DEFAULT_MAX_ELEMENTS` = 2**24); a
+        blob that declares more is refused before anything of its size is allocated.
 
     Returns
     -------
@@ -646,8 +648,8 @@ def decompress(blob: bytes, p: Distribution) -> np.ndarray:
     Raises
     ------
     rcc.DecodeError
-        Malformed, truncated or corrupted blob, a blob of another method, or a prior whose
-        shape does not broadcast to S.
+        Malformed, truncated or corrupted blob, a blob of another method, a prior other than the
+        encoder's (another family, shape or parameter), or more than ``max_elements`` elements.
 
     Example
     -------
@@ -657,7 +659,7 @@ def decompress(blob: bytes, p: Distribution) -> np.ndarray:
     >>> rcc.decompress(blob, p).shape
     (3,)
     """
-    c = unpack(blob, expect_method="chunked")
+    c, pb = open_blob(blob, "chunked", p, None, max_elements)
     if len(c.params) not in (3, 4):
         raise DecodeError(f"a chunked blob has 3 or 4 header parameters, this one {len(c.params)}")
     inner_code, count, q16 = c.params[:3]
@@ -675,11 +677,8 @@ def decompress(blob: bytes, p: Distribution) -> np.ndarray:
     if any(n < 1 for n in c.shape):
         raise DecodeError(f"shape {c.shape} has an empty dimension")
     d = int(np.prod(c.shape, dtype=object))
-    if d > _MAX_DECODE_SIZE:
-        raise DecodeError(f"shape {c.shape} has {d} coordinates, more than the {_MAX_DECODE_SIZE} decompress supports")
-    pf = check_prior(p, c.shape, None, c.seed).ravel()
     sizes, index1 = _read_payload(inner, count, d, c.payload, c.payload_bits, step)
-    return _regenerate(pf, c.seed, sizes, index1).reshape(c.shape)
+    return _regenerate(pb.ravel(), c.seed, sizes, index1).reshape(c.shape)
 
 
 def _read_payload(inner: str, count: int, d: int, payload: bytes, payload_bits: int, step: int = 1):
@@ -708,7 +707,7 @@ def _read_payload(inner: str, count: int, d: int, payload: bytes, payload_bits: 
         width = (count - 1).bit_length()
         expect = sspan > 0 or width > 0
     if expect:
-        coder = constriction.stream.stack.AnsCoder(_read_words(rd))
+        coder = guard("reading the ANS stream", constriction.stream.stack.AnsCoder, _read_words(rd))
     elif rd.remaining:
         raise DecodeError(f"{rd.remaining} payload bits left unread: corrupted payload")
     # sizes
@@ -734,7 +733,7 @@ def _read_payload(inner: str, count: int, d: int, payload: bytes, payload_bits: 
         lbits = lmin + (_decode_kt(coder, num_chunks, lspan + 1) if lspan > 0 else np.zeros(num_chunks, np.int64))
         pieces = _decode_uniform_pieces(coder, _piece_widths(lbits)) if expect else np.zeros(0, np.int64)
         index1 = _join_mantissas(pieces, lbits) | (np.uint64(1) << lbits.astype(np.uint64))
-    if expect and not coder.is_empty():
+    if expect and not guard("entropy decoding", coder.is_empty):
         raise DecodeError("entropy-coded data left over after the last index: corrupted payload")
     if count and int(index1.max()) > count:
         raise DecodeError(f"index {int(index1.max())} exceeds the blob's {count} candidates")

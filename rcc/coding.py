@@ -12,7 +12,9 @@ Elias style: the bit length L = floor(log2 K) under the geometric law that Zipf 
 (ratio 2^-(1/(kl + 1.53))), for which a Golomb code with integer parameter ``m`` is optimal, then
 the L mantissa bits of K uniformly. The code is a pure function of the integer ``m``, so no float
 computed by encoder and decoder can desynchronise it; its length is
-``L + floor(L / m) + 1 + ceil-or-floor(log2 m)`` bits.
+``L + floor(L / m) + 1 + ceil-or-floor(log2 m)`` bits. Since L <= 63, ``m`` is capped at
+:data:`MAX_GOLOMB` = 64, where the code of L is a flat 7 bits (a larger m would only cost more),
+so an index below 2**64 codes at any KL.
 """
 
 from __future__ import annotations
@@ -28,12 +30,15 @@ __all__ = [
     "write_zipf_index",
     "read_zipf_index",
     "zipf_index_bits",
+    "MAX_GOLOMB",
     "encode_varint",
     "decode_varint",
 ]
 
 #: Largest bit length of an index the readers accept (indices are below 2**64).
 MAX_INDEX_BITS = 64
+#: Largest Golomb parameter: bit lengths L < 64 all fit in the remainder of Golomb(64).
+MAX_GOLOMB = 64
 
 
 class BitWriter:
@@ -118,12 +123,13 @@ def golomb_param_for_kl(kl_bits: float) -> int:
 
     The Zipf law with exponent 1 + 1/(kl + 1.53) makes L = floor(log2 K) about geometric with
     ratio rho = 2^(-1/(kl + 1.53)); the Golomb parameter optimal for that geometric law is
-    ceil(-log(1 + rho) / log(rho)) (Gallager & van Voorhis, 1975).
+    ceil(-log(1 + rho) / log(rho)) (Gallager & van Voorhis, 1975), capped at
+    :data:`MAX_GOLOMB` (reached at about 62 bits of KL).
     """
     if not math.isfinite(kl_bits) or kl_bits < 0:
         raise ValueError(f"kl_bits must be finite and >= 0; got {kl_bits}")
     rho = 2.0 ** (-1.0 / (kl_bits + 1.53))
-    return max(1, math.ceil(-math.log(1.0 + rho) / math.log(rho) - 1e-9))
+    return min(MAX_GOLOMB, max(1, math.ceil(-math.log(1.0 + rho) / math.log(rho) - 1e-9)))
 
 
 def _write_golomb(w: BitWriter, n: int, m: int) -> None:
@@ -154,8 +160,8 @@ def _read_golomb(rd: BitReader, m: int, limit: int) -> int:
 
 
 def _check_m(m: int) -> None:
-    if not isinstance(m, int) or m < 1 or m > 4096:
-        raise ValueError(f"Golomb parameter m must be an int in [1, 4096]; got {m!r}")
+    if not isinstance(m, int) or m < 1 or m > MAX_GOLOMB:
+        raise ValueError(f"Golomb parameter m must be an int in [1, {MAX_GOLOMB}]; got {m!r}")
 
 
 def write_zipf_index(w: BitWriter, k: int, m: int) -> None:

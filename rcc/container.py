@@ -3,14 +3,23 @@
 Layout (all integers LEB128 varints unless stated)::
 
     magic        3 bytes  b"RCC"
-    version      1 byte   FORMAT_VERSION
+    version      1 byte   FORMAT_VERSION (2)
     method       1 byte   METHODS[name]
     params       count, then that many unsigned integers (the method's parameters)
     seed         the shared-randomness seed
     shape        ndim, then each dimension
     payload_bits exact length of the payload bit string
     payload      ceil(payload_bits / 8) bytes, zero-padded at the end
-    crc32        4 bytes, little-endian, CRC-32 of everything before it
+    crc32        4 bytes, little-endian: zlib.crc32(everything before it, F)
+
+F, the *prior fingerprint*, is :func:`prior_fingerprint` of the prior broadcast to the blob's
+shape (0 for a blob made without a prior, as :class:`rcc.UQStream`'s). Folding it into the
+checksum costs no bits, and a decoder given another prior (another family, shape or any
+parameter bit) sees a checksum mismatch instead of decoding a wrong sample; the price is that
+the checksum of such a blob can only be verified by a decoder that holds the prior. Decoding
+(:func:`unpack`) parses and bounds the header first (at most ``max_elements`` elements,
+:data:`DEFAULT_MAX_ELEMENTS` by default), then checks that the prior broadcasts to the shape,
+then verifies the checksum; nothing of the declared size is allocated before that.
 
 Only ``payload_bits`` is the message proper (what a channel's ``num_bits`` counts); the rest is
 the header and checksum, reported separately as ``overhead_bits`` and never hidden.
@@ -25,17 +34,33 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .coding import decode_varint, encode_varint
+from .distributions import Distribution
 from .errors import DecodeError
 
-__all__ = ["Message", "Container", "pack", "unpack", "FORMAT_VERSION", "METHODS"]
+__all__ = [
+    "Message",
+    "Container",
+    "pack",
+    "unpack",
+    "prior_fingerprint",
+    "check_max_elements",
+    "FORMAT_VERSION",
+    "METHODS",
+    "DEFAULT_MAX_ELEMENTS",
+]
 
 MAGIC = b"RCC"
-FORMAT_VERSION = 1
+#: Version 2 folds the prior fingerprint into the checksum (version 1 did not).
+FORMAT_VERSION = 2
+#: Default bound on the number of elements (shape product) a decoder accepts from a blob: 2**24,
+#: 128 MiB per float64 array. Raise it with the decoders' ``max_elements=`` keyword.
+DEFAULT_MAX_ELEMENTS = 2**24
 METHODS = {"uq": 1, "pfr": 2, "orc": 3, "mrc": 4, "hybrid": 5, "uq_stream": 6, "chunked": 16}
 _METHOD_NAMES = {v: k for k, v in METHODS.items()}
 _MAX_PARAMS = 64
 _MAX_NDIM = 32
 _MAX_SIZE = 2**40
+_FINGERPRINT_TAG = b"RCC prior"
 
 
 @dataclass(frozen=True)
@@ -50,12 +75,49 @@ class Container:
     payload_bits: int
 
 
-def pack(c: Container) -> bytes:
-    """Serialise a :class:`Container` to bytes (header, payload, CRC-32)."""
+def check_max_elements(max_elements) -> int:
+    """Validate a ``max_elements`` argument (an int >= 1) and return it as an int."""
+    if isinstance(max_elements, bool) or not isinstance(max_elements, (int, np.integer)) or max_elements < 1:
+        raise ValueError(f"max_elements must be an int >= 1; got {max_elements!r}")
+    return int(max_elements)
+
+
+def prior_fingerprint(p) -> int:
+    """CRC-32 (an int in [0, 2**32)) of a canonical serialisation of the prior ``p``.
+
+    Serialised: a tag, p's family code (and class name), its shape (ndim then dimensions, as
+    varints), then its parameter arrays ``a`` and ``b`` as float64 little-endian in C order,
+    with -0.0 written as 0.0. Pass p broadcast to the blob's shape, so that
+    ``Gaussian(0, 1)`` and ``Gaussian(np.zeros(d), np.ones(d))`` have one fingerprint. Cost:
+    one pass of zlib.crc32 over 16 bytes per element.
+    """
+    head = bytearray(_FINGERPRINT_TAG)
+    head += encode_varint(int(p.family) & 0xFF) + type(p).__name__.encode()
+    head += encode_varint(len(p.shape))
+    for n in p.shape:
+        head += encode_varint(n)
+    crc = zlib.crc32(bytes(head))
+    for arr in (p.a, p.b):
+        canon = (np.asarray(arr, dtype=np.float64) + 0.0).astype("<f8", copy=False)  # -0.0 + 0.0 = 0.0
+        crc = zlib.crc32(np.ascontiguousarray(canon).data, crc)
+    return crc
+
+
+def pack(c: Container, *, prior=None) -> bytes:
+    """Serialise a :class:`Container` to bytes (header, payload, CRC-32).
+
+    ``prior``: the prior the payload was coded under (any shape broadcasting to ``c.shape``); its
+    fingerprint is folded into the checksum (see the module docstring). None for none.
+    """
     if c.method not in METHODS:
         raise ValueError(f"unknown method {c.method!r}")
     if len(c.payload) != (c.payload_bits + 7) // 8:
         raise ValueError("payload length does not match payload_bits")
+    fingerprint = 0 if prior is None else prior_fingerprint(prior.broadcast_to(c.shape))
+    return _pack(c, fingerprint)
+
+
+def _pack(c: Container, fingerprint: int) -> bytes:
     out = bytearray(MAGIC)
     out.append(FORMAT_VERSION)
     out.append(METHODS[c.method])
@@ -68,12 +130,45 @@ def pack(c: Container) -> bytes:
         out += encode_varint(n)
     out += encode_varint(c.payload_bits)
     out += c.payload
-    out += zlib.crc32(bytes(out)).to_bytes(4, "little")
+    out += zlib.crc32(bytes(out), fingerprint).to_bytes(4, "little")
     return bytes(out)
 
 
-def unpack(blob, expect_method: str | None = None) -> Container:
-    """Parse and check a blob; raises :class:`rcc.DecodeError` with the reason if anything is off."""
+def unpack(blob, expect_method: str | None = None, *, prior=None, max_elements: int = DEFAULT_MAX_ELEMENTS) -> Container:
+    """Parse and check a blob; raises :class:`rcc.DecodeError` with the reason if anything is off.
+
+    ``prior``: the prior the blob was coded under (None for a blob packed without one); it must
+    broadcast to the blob's shape, and its fingerprint must match the checksum. A blob whose
+    shape holds more than ``max_elements`` elements is refused before anything else is done.
+    """
+    return unpack_with_prior(blob, expect_method, prior=prior, max_elements=max_elements)[0]
+
+
+def unpack_with_prior(blob, expect_method=None, *, prior=None, max_elements=DEFAULT_MAX_ELEMENTS):
+    """:func:`unpack`, also returning the prior broadcast to the blob's shape (None if none)."""
+    max_elements = check_max_elements(max_elements)
+    c, body, crc = _parse(blob, expect_method, max_elements)
+    fingerprint = 0
+    if prior is not None:
+        if not isinstance(prior, Distribution):
+            raise ValueError(f"p must be an rcc Distribution; got {type(prior).__name__}")
+        try:
+            prior = prior.broadcast_to(c.shape)
+        except ValueError:
+            raise DecodeError(
+                f"the blob holds a sample of shape {c.shape}; the prior has shape {prior.shape}, which "
+                "does not broadcast to it (another prior, or a corrupted blob)"
+            ) from None
+        fingerprint = prior_fingerprint(prior)
+    if zlib.crc32(body, fingerprint) != crc:
+        raise DecodeError(
+            "checksum mismatch: the blob is corrupted or truncated, or the prior (or seed) differs from the encoder's"
+        )
+    return c, prior
+
+
+def _parse(blob, expect_method, max_elements: int) -> tuple[Container, bytes, int]:
+    """Header fields, body and stored checksum of a blob (the checksum not yet verified)."""
     if isinstance(blob, (bytearray, memoryview)):
         blob = bytes(blob)
     if not isinstance(blob, bytes):
@@ -85,8 +180,6 @@ def unpack(blob, expect_method: str | None = None) -> Container:
     if blob[3] != FORMAT_VERSION:
         raise DecodeError(f"format version {blob[3]} is not supported (this is version {FORMAT_VERSION})")
     body, crc = blob[:-4], int.from_bytes(blob[-4:], "little")
-    if zlib.crc32(body) != crc:
-        raise DecodeError("checksum mismatch: the blob is corrupted or truncated")
     method = _METHOD_NAMES.get(body[4])
     if method is None:
         raise DecodeError(f"unknown method code {body[4]}")
@@ -108,15 +201,19 @@ def unpack(blob, expect_method: str | None = None) -> Container:
     for _ in range(ndim):
         n, pos = decode_varint(body, pos)
         shape.append(n)
-    if int(np.prod(shape, dtype=object)) > _MAX_SIZE:
-        raise DecodeError(f"shape {tuple(shape)} is too large")
+    size = int(np.prod(shape, dtype=object))
+    if size > min(max_elements, _MAX_SIZE):
+        raise DecodeError(
+            f"the blob declares shape {tuple(shape)}, {size} elements, more than the limit of "
+            f"{min(max_elements, _MAX_SIZE)}; if the blob is trusted, pass a larger max_elements= to the decoder"
+        )
     payload_bits, pos = decode_varint(body, pos)
     payload = body[pos:]
     if len(payload) != (payload_bits + 7) // 8:
         raise DecodeError(
             f"payload holds {len(payload)} bytes but the header announces {payload_bits} bits"
         )
-    return Container(method, tuple(params), seed, tuple(shape), payload, payload_bits)
+    return Container(method, tuple(params), seed, tuple(shape), payload, payload_bits), body, crc
 
 
 @dataclass(frozen=True, eq=False)
@@ -133,6 +230,9 @@ class Message:
     info : dict
         Diagnostics of the encoder: ``kl_bits``, the index, candidates scored, whether the run
         was truncated, and so on (per channel).
+    fingerprint : int
+        :func:`prior_fingerprint` of the prior (broadcast to the sample's shape) that
+        ``to_bytes()`` folds into the checksum; 0 for none.
 
     ``to_bytes()`` gives the whole blob; ``total_bits`` is its length and ``overhead_bits`` the
     header and checksum share of it.
@@ -145,11 +245,13 @@ class Message:
     payload: bytes
     num_bits: int
     info: dict = field(default_factory=dict)
+    fingerprint: int = 0
 
     def to_bytes(self) -> bytes:
-        return pack(
-            Container(self.method, self.params, self.seed, tuple(self.sample.shape), self.payload, self.num_bits)
-        )
+        c = Container(self.method, self.params, self.seed, tuple(self.sample.shape), self.payload, self.num_bits)
+        if c.method not in METHODS:
+            raise ValueError(f"unknown method {c.method!r}")
+        return _pack(c, self.fingerprint)
 
     @property
     def total_bits(self) -> int:

@@ -54,14 +54,14 @@ import math
 import numpy as np
 
 from . import _densities
-from ._checks import check_pair, check_prior
+from ._checks import check_pair, open_blob, pair_dinf_bits, pair_kl_bits, warn_long_race
 from ._densities import GAUSSIAN, LAPLACE, UNIFORM
 from ._hybrid_kernels import hybrid_candidate, hybrid_score_batch
 from ._race import poisson_race
 from .channel import check_num_candidates
-from .coding import BitReader, BitWriter, golomb_param_for_kl, read_zipf_index, write_zipf_index
-from .container import Message, unpack
-from .distributions import Distribution, dinf_bits, kl_bits
+from .coding import MAX_GOLOMB, BitReader, BitWriter, golomb_param_for_kl, read_zipf_index, write_zipf_index
+from .container import DEFAULT_MAX_ELEMENTS, Message, prior_fingerprint
+from .distributions import Distribution
 from .errors import DecodeError
 from .random import DOMAIN_HYBRID, DOMAIN_SELECT, check_seed, seed_key, uniforms
 
@@ -271,16 +271,8 @@ class Hybrid:
         if d > MAX_DIM:
             raise ValueError(f"Hybrid takes pairs of at most {MAX_DIM} coordinates; got shape {shape} (use rcc.compress)")
         m = self.num_bins
-        try:
-            kl = float(kl_bits(q, p))
-        except NotImplementedError:
-            raise ValueError(
-                f"Hybrid needs kl_bits for q={type(q).__name__}, p={type(p).__name__}, which has no closed form"
-            ) from None
-        try:
-            dinf = float(dinf_bits(q, p))
-        except NotImplementedError:
-            dinf = math.inf
+        kl = float(pair_kl_bits(q, p))
+        dinf = float(pair_dinf_bits(q, p))
         exact = self.inner == "pfr" and self.max_candidates is None
         if exact:
             if not math.isfinite(dinf):
@@ -295,24 +287,34 @@ class Hybrid:
                 )
         if not math.isfinite(kl):
             raise ValueError("KL[q || p] is infinite for this pair: q puts mass where p has none")
+        limit = self.max_candidates if self.inner == "pfr" else self.num_candidates
+        expected = 2.0 ** min(1024.0, max(0.0, dinf - d * math.log2(m))) if math.isfinite(dinf) else math.inf
+        expected = min(expected, math.inf if limit is None else float(limit))
+        warn_long_race(expected, expected * max(1, d), repr(self))
 
         qf, pf = q.broadcast_to(shape).ravel(), p.broadcast_to(shape).ravel()
         dither = uniforms(seed, DOMAIN_HYBRID, 0, 0, d)
-        edges = bin_edges(pf, dither, m)
-        masses = bin_masses(qf, edges)  # (M, d)
-        # the bin: K_j ~ Q_j (encoder-private uniforms)
+        # the bin of each coordinate: K_j ~ Q_j (encoder-private uniforms), one coordinate at a
+        # time so that memory stays O(M), not O(M d)
         sel = uniforms(seed, DOMAIN_SELECT, 0, 0, d)
-        cum = np.cumsum(masses, axis=0)
-        kbins = np.array([min(int(np.searchsorted(cum[:, j], sel[j] * cum[-1, j], side="right")), m - 1) for j in range(d)], dtype=np.int64)
-        window_mass = float(np.prod(masses[kbins, np.arange(d)] / cum[-1]))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            pr = masses / cum[-1]
-            h_k = max(0.0, float(-np.sum(np.where(pr > 0, pr * np.log2(pr), 0.0))))
-        log_rmax = bin_sup_log_ratio(qf, pf, edges, kbins, math.isfinite(dinf))
+        kbins = np.zeros(d, dtype=np.int64)
+        log_window_mass, h_k, log_rmax = 0.0, 0.0, 0.0
+        for j in range(d):
+            qj, pj = qf.take([j]), pf.take([j])
+            edges = bin_edges(pj, dither[j:j + 1], m)  # (M, 1)
+            masses = bin_masses(qj, edges)[:, 0]
+            cum = np.cumsum(masses)
+            k = min(int(np.searchsorted(cum, sel[j] * cum[-1], side="right")), m - 1)
+            kbins[j] = k
+            log_window_mass += math.log(masses[k] / cum[-1]) if masses[k] > 0 else -math.inf
+            with np.errstate(divide="ignore", invalid="ignore"):
+                pr = masses / cum[-1]
+                h_k += max(0.0, float(-np.sum(np.where(pr > 0, pr * np.log2(pr), 0.0))))
+            log_rmax += bin_sup_log_ratio(qj, pj, edges, kbins[j:j + 1], math.isfinite(dinf))
+            del edges, masses, cum, pr
 
         key = seed_key(seed)
         score = lambda start, count: hybrid_score_batch(key, 0, start, count, kbins, dither, m, qf, pf)  # noqa: E731
-        limit = self.max_candidates if self.inner == "pfr" else self.num_candidates
         index, scored, certified = poisson_race(score, seed, 0, log_rmax, limit, ordered=self.inner == "orc")
 
         params = self.header_params(max(0.0, kl - d * math.log2(m) + h_k))
@@ -326,8 +328,8 @@ class Hybrid:
         info = {
             "kl_bits": kl,
             "dinf_bits": dinf,
-            "window_dinf_bits": (log_rmax - math.log(window_mass) - d * math.log(m)) / _LN2,
-            "window_mass": window_mass,
+            "window_dinf_bits": (log_rmax - log_window_mass - d * math.log(m)) / _LN2,
+            "window_mass": math.exp(log_window_mass),
             "integer_entropy_bits": h_k,
             "index": index + 1,
             "integer": int(kbins[0]) if d == 1 else tuple(int(k) for k in kbins),
@@ -340,7 +342,7 @@ class Hybrid:
             info.update(certified=certified, truncated=not certified)
         else:
             info.update(stopped_early=certified)
-        return Message(self.method, params, seed, sample, payload, nbits, info)
+        return Message(self.method, params, seed, sample, payload, nbits, info, prior_fingerprint(p.broadcast_to(shape)))
 
     def header_params(self, inner_kl_bits: float) -> tuple[int, int, int, int]:
         """(inner code, num_bins, Golomb parameter of the index code, N or 0)."""
@@ -348,14 +350,18 @@ class Hybrid:
         return (_INNER[self.inner], self.num_bins, golomb_param_for_kl(inner_kl_bits), n)
 
     # ------------------------------------------------------------------------------------------
-    def decode(self, blob: bytes, p: Distribution, seed: int | None = None) -> np.ndarray:
+    def decode(
+        self, blob: bytes, p: Distribution, seed: int | None = None, *, max_elements: int = DEFAULT_MAX_ELEMENTS
+    ) -> np.ndarray:
         """Regenerate the encoder's sample from ``blob`` and the shared prior ``p``, in O(d).
 
         The blob's own header (M, inner scheme, N) is what counts; this instance's settings are
         not consulted. ``seed`` (optional) must equal the blob's. Raises :class:`rcc.DecodeError`
-        for any malformed, corrupted or mismatched blob.
+        for any malformed, corrupted or mismatched blob, for a prior other than the encoder's
+        (its fingerprint is folded into the checksum), and for a shape of more than
+        ``max_elements`` elements (a hybrid message holds at most 64 anyway).
         """
-        c = unpack(blob, expect_method=self.method)
+        c, p = open_blob(blob, self.method, p, seed, max_elements)
         if len(c.params) != 4:
             raise DecodeError(f"a hybrid message has 4 header parameters, this one {len(c.params)}")
         inner, m, golomb, n = c.params
@@ -363,14 +369,13 @@ class Hybrid:
             raise DecodeError(f"unknown inner scheme code {inner}")
         if not 1 <= m <= MAX_BINS:
             raise DecodeError(f"num_bins {m} out of range")
-        if not 1 <= golomb <= 4096:
+        if not 1 <= golomb <= MAX_GOLOMB:
             raise DecodeError(f"hybrid Golomb parameter {golomb} out of range")
         if _INNER_NAMES[inner] == "orc" and n < 1:
             raise DecodeError("an orc-inner hybrid message needs its number of candidates")
         d = int(np.prod(c.shape, dtype=np.int64))
         if d > MAX_DIM:
             raise DecodeError(f"shape {c.shape} has more than {MAX_DIM} coordinates")
-        p = check_prior(p, c.shape, seed, c.seed)
         rd = BitReader(c.payload, c.payload_bits)
         kbins = np.array([_read_bin(rd, m) for _ in range(d)], dtype=np.int64)
         index = read_zipf_index(rd, golomb)

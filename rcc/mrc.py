@@ -50,6 +50,9 @@ class MRC(SelectionChannel):
     def select(self, pair: Pair, q: Distribution, p: Distribution, seed: int, chunk: int) -> tuple[int, dict]:
         return gumbel_max(scorer(pair, seed, chunk), seed, chunk, self.num_candidates), {"num_candidates": self.num_candidates}
 
+    def expected_candidates(self, kl: float, dinf: float) -> float:
+        return float(self.num_candidates)  # Gumbel-max scores all N
+
     def index_params(self, kl: float) -> tuple[int, ...]:
         return (self.num_candidates,)
 

@@ -21,8 +21,9 @@ import math
 from ._kernels import Pair
 from ._race import poisson_race, scorer
 from .channel import SelectionChannel, check_num_candidates, expect_params
-from .coding import BitReader, BitWriter, golomb_param_for_kl, read_zipf_index, write_zipf_index
-from .distributions import Distribution, dinf_bits
+from ._checks import pair_dinf_bits
+from .coding import MAX_GOLOMB, BitReader, BitWriter, golomb_param_for_kl, read_zipf_index, write_zipf_index
+from .distributions import Distribution
 from .errors import DecodeError
 
 __all__ = ["ORC"]
@@ -59,12 +60,13 @@ class ORC(SelectionChannel):
         return f"ORC(num_candidates={self.num_candidates})"
 
     def select(self, pair: Pair, q: Distribution, p: Distribution, seed: int, chunk: int) -> tuple[int, dict]:
-        try:
-            log_rmax = float(dinf_bits(q, p)) * _LN2
-        except NotImplementedError:
-            log_rmax = math.inf
+        log_rmax = float(pair_dinf_bits(q, p)) * _LN2
         index, scored, stopped = poisson_race(scorer(pair, seed, chunk), seed, chunk, log_rmax, self.num_candidates, ordered=True)
         return index, {"num_candidates": scored, "stopped_early": stopped}
+
+    def expected_candidates(self, kl: float, dinf: float) -> float:
+        expected = 2.0 ** min(dinf, 1024.0) if math.isfinite(dinf) else math.inf
+        return min(expected, float(self.num_candidates))
 
     def index_params(self, kl: float) -> tuple[int, ...]:
         return (golomb_param_for_kl(kl), self.num_candidates)
@@ -75,7 +77,7 @@ class ORC(SelectionChannel):
     def read_index(self, rd: BitReader, params: tuple[int, ...]) -> int:
         expect_params(params, 2, self.method)
         m, n = params
-        if not 1 <= m <= 4096 or n < 1:
+        if not 1 <= m <= MAX_GOLOMB or n < 1:
             raise DecodeError(f"orc header parameters {params} out of range")
         index = read_zipf_index(rd, m)
         if index > n:

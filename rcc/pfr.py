@@ -28,8 +28,9 @@ import numpy as np
 from ._kernels import Pair
 from ._race import poisson_race, scorer
 from .channel import SelectionChannel, check_num_candidates, expect_params
-from .coding import BitReader, BitWriter, golomb_param_for_kl, read_zipf_index, write_zipf_index
-from .distributions import Distribution, dinf_bits, kl_bits
+from ._checks import pair_dinf_bits
+from .coding import MAX_GOLOMB, BitReader, BitWriter, golomb_param_for_kl, read_zipf_index, write_zipf_index
+from .distributions import Distribution, kl_bits
 from .errors import DecodeError
 
 __all__ = ["PFR"]
@@ -95,14 +96,18 @@ class PFR(SelectionChannel):
         """Candidates this channel scores at most for the pair (None: no limit)."""
         if self.headroom_bits is None:
             return self.max_candidates
-        kl = float(kl_bits(q, p))
+        return self._budget(float(kl_bits(q, p)))
+
+    def _budget(self, kl: float) -> int | None:
+        if self.headroom_bits is None:
+            return self.max_candidates
         if not math.isfinite(kl):
             return self.max_candidates
         n = 2 ** min(62, max(0, math.ceil(kl + self.headroom_bits)))
         return n if self.max_candidates is None else min(n, self.max_candidates)
 
     def select(self, pair: Pair, q: Distribution, p: Distribution, seed: int, chunk: int) -> tuple[int, dict]:
-        dinf = float(dinf_bits(q, p))
+        dinf = float(pair_dinf_bits(q, p))
         budget = self.budget(q, p)
         if budget is None:
             if not math.isfinite(dinf):
@@ -119,6 +124,13 @@ class PFR(SelectionChannel):
         index, scored, certified = poisson_race(scorer(pair, seed, chunk), seed, chunk, dinf * _LN2, budget)
         return index, {"dinf_bits": dinf, "num_candidates": scored, "certified": certified, "truncated": not certified}
 
+    def expected_candidates(self, kl: float, dinf: float) -> float:
+        budget = self._budget(kl)
+        if budget is None and not dinf <= MAX_EXACT_DINF_BITS:
+            return math.inf  # refused by select: no estimate
+        expected = 2.0 ** min(dinf, 1024.0) if math.isfinite(dinf) else math.inf
+        return expected if budget is None else min(expected, float(budget))
+
     def index_params(self, kl: float) -> tuple[int, ...]:
         return (golomb_param_for_kl(kl), self.max_candidates or 0)
 
@@ -128,7 +140,7 @@ class PFR(SelectionChannel):
     def read_index(self, rd: BitReader, params: tuple[int, ...]) -> int:
         expect_params(params, 2, self.method)
         m, max_candidates = params
-        if not 1 <= m <= 4096:
+        if not 1 <= m <= MAX_GOLOMB:
             raise DecodeError(f"pfr Golomb parameter {m} out of range")
         index = read_zipf_index(rd, m)
         if max_candidates and index > max_candidates:

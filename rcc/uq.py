@@ -67,10 +67,11 @@ import constriction
 import numpy as np
 import scipy.special as sc
 
+from ._checks import open_blob
 from .coding import decode_varint, encode_varint
-from .container import Message, unpack
+from .container import DEFAULT_MAX_ELEMENTS, Message, check_max_elements, prior_fingerprint, unpack
 from .distributions import Distribution, Gaussian, Laplace, Logistic, Uniform
-from .errors import DecodeError
+from .errors import DecodeError, guard as _guard
 from .random import DOMAIN_DITHER, _fill_uniforms, check_seed, seed_key
 
 __all__ = ["UQ", "UQStream", "UQStreamDecoder", "dither", "MODE_GAUSSIAN", "MODE_LAPLACE", "MODE_TABLE"]
@@ -141,16 +142,6 @@ def _zigzag(v: int) -> int:
 
 def _unzigzag(z: int) -> int:
     return z >> 1 if not z & 1 else -((z + 1) >> 1)
-
-
-def _guard(what: str, fn, *args, error=DecodeError):
-    """Call constriction; turn its errors (PanicException included) into ``error``."""
-    try:
-        return fn(*args)
-    except (KeyboardInterrupt, SystemExit):
-        raise
-    except BaseException as exc:  # noqa: BLE001 - constriction's PanicException is a BaseException
-        raise error(f"{what} failed: {type(exc).__name__}: {exc}") from None
 
 
 def _check_table(probs: np.ndarray) -> np.ndarray:
@@ -425,7 +416,7 @@ def _quantized_model(mode: int, kmin: int, kmax: int):
 # shared encoder / decoder steps (UQ is a one-push stream with its own framing)
 
 
-def _check_prior(p, shape, error=ValueError) -> Distribution:
+def _check_prior(p, shape) -> Distribution:
     if not isinstance(p, Distribution):
         raise ValueError(f"p must be an rcc Distribution (with a cdf); got {type(p).__name__}")
     try:
@@ -433,7 +424,7 @@ def _check_prior(p, shape, error=ValueError) -> Distribution:
     except ValueError:
         ok = False
     if not ok:
-        raise error(f"prior p of shape {p.shape} does not broadcast to the sample shape {tuple(shape)}")
+        raise ValueError(f"prior p of shape {p.shape} does not broadcast to the sample shape {tuple(shape)}")
     return p.broadcast_to(shape).ravel()
 
 
@@ -680,22 +671,29 @@ class UQ:
         _guard("entropy coding", coder.encode_reverse, _SENTINEL, _UNIFORM16, error=ValueError)  # top
         payload = bytes(head) + _ans_bytes(coder)
         info = {"info_bits": info_bits, "num_elements": n, "escapes": escapes, "mode": mode}
-        return Message("uq", (mode, int(send_step)), seed, sample.reshape(shape), payload, 8 * len(payload), info)
+        fingerprint = prior_fingerprint(p.broadcast_to(shape))
+        return Message("uq", (mode, int(send_step)), seed, sample.reshape(shape), payload, 8 * len(payload), info,
+                       fingerprint)
 
     # -- decoder -----------------------------------------------------------------------------
-    def decode(self, blob, p, seed=None, *, step=None) -> np.ndarray:
+    def decode(self, blob, p, seed=None, *, step=None, max_elements: int = DEFAULT_MAX_ELEMENTS) -> np.ndarray:
         """Decode a blob made by :meth:`encode`.
 
         Parameters
         ----------
         blob : bytes
         p : rcc.Distribution
-            The prior used by the encoder, broadcastable to the blob's shape.
+            The prior used by the encoder, broadcastable to the blob's shape. Its fingerprint is
+            folded into the blob's checksum (:mod:`rcc.container`): another prior (family, shape
+            or any parameter) is a DecodeError before any entropy decoding.
         seed : int, optional
             If given, must equal the blob's seed (else :class:`rcc.DecodeError`).
         step : array_like, optional
             The cell widths, bit for bit as the encoder used them; needed when the blob does not
             carry the step, checked against it when it does.
+        max_elements : int
+            Largest number of elements accepted (default :data:`rcc.DEFAULT_MAX_ELEMENTS`); a
+            blob that declares more is refused before anything of its size is allocated.
 
         Returns
         -------
@@ -708,20 +706,14 @@ class UQ:
         ValueError
             Bad arguments (``p`` not a distribution, bad ``seed`` or ``step``).
         """
-        if not isinstance(p, Distribution):
-            raise ValueError(f"p must be an rcc Distribution (with a cdf); got {type(p).__name__}")
-        if seed is not None:
-            seed = check_seed(seed)
-        c = unpack(blob, expect_method="uq")
-        if seed is not None and seed != c.seed:
-            raise DecodeError(f"blob was encoded with seed {c.seed}, not {seed}")
+        c, pb = open_blob(blob, "uq", p, seed, max_elements)
         if len(c.params) != 2 or c.params[0] not in (MODE_GAUSSIAN, MODE_LAPLACE, MODE_TABLE) or c.params[1] > 1:
             raise DecodeError(f"bad uq parameters {c.params}")
         if c.payload_bits != 8 * len(c.payload):
             raise DecodeError("uq payload must be a whole number of bytes")
         mode, step_sent = c.params
         shape = c.shape
-        p_flat = _check_prior(p, shape, error=DecodeError)
+        p_flat = pb.ravel()
         n = p_flat.size
         if mode == MODE_GAUSSIAN and type(p_flat) is not Gaussian:
             raise DecodeError(f"blob was coded under a Gaussian prior, not a {type(p).__name__}")
@@ -990,9 +982,22 @@ class UQStream:
         return self.message().to_bytes()
 
     @classmethod
-    def decoder(cls, blob, seed=None) -> "UQStreamDecoder":
-        """A decoder of a blob made by :meth:`to_bytes`; ``seed`` (optional) must equal the blob's."""
-        return UQStreamDecoder(blob, seed=seed)
+    def decoder(cls, blob, seed=None, *, max_elements: int = DEFAULT_MAX_ELEMENTS) -> "UQStreamDecoder":
+        """A decoder of a blob made by :meth:`to_bytes`; ``seed`` (optional) must equal the blob's.
+        A blob of more than ``max_elements`` elements or pushes is a DecodeError."""
+        return UQStreamDecoder(blob, seed=seed, max_elements=max_elements)
+
+
+def _check_counts(num_pushes, num_elements, max_elements) -> None:
+    max_elements = check_max_elements(max_elements)
+    for name, v in (("pushes", num_pushes), ("elements", num_elements)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+            raise ValueError(f"num_{name} must be an int >= 0; got {v!r}")
+        if v > max_elements:
+            raise DecodeError(
+                f"the stream declares {v} {name}, more than the limit of {max_elements}; if it is trusted, "
+                "pass a larger max_elements= to the decoder"
+            )
 
 
 class UQStreamDecoder:
@@ -1004,7 +1009,8 @@ class UQStreamDecoder:
     """
 
     @classmethod
-    def from_top(cls, top: bytes, payload_len: int, seed: int, num_pushes: int, num_elements: int):
+    def from_top(cls, top: bytes, payload_len: int, seed: int, num_pushes: int, num_elements: int, *,
+                 max_elements: int = DEFAULT_MAX_ELEMENTS):
         """A decoder of the first pushes from the top of a stream alone (progressive decoding).
 
         ``top`` holds the last ``len(top)`` bytes of a :attr:`UQStream.payload` of
@@ -1012,9 +1018,11 @@ class UQStreamDecoder:
         ``(decoder, words)``: ``words`` complete 32-bit words from the top are present, and pushes
         0..i pop exactly as from the whole stream if ``words >= pop_words[i]`` -- the caller must
         know ``pop_words`` (beyond that the decoder cannot tell good indices from garbage).
-        ``finish()`` needs the whole payload.
+        ``finish()`` needs the whole payload. ``num_pushes`` or ``num_elements`` above
+        ``max_elements`` (they are often read from a file) are a DecodeError.
         """
         seed = check_seed(seed)
+        _check_counts(num_pushes, num_elements, max_elements)
         top = bytes(top)
         if not 0 <= len(top) <= payload_len:
             raise ValueError(f"top holds {len(top)} bytes of a {payload_len}-byte payload")
@@ -1038,14 +1046,15 @@ class UQStreamDecoder:
         self._coder = coder
         _check_sentinel(self._coder, "start")
 
-    def __init__(self, blob, seed=None):
+    def __init__(self, blob, seed=None, *, max_elements: int = DEFAULT_MAX_ELEMENTS):
         if seed is not None:
             seed = check_seed(seed)
-        c = unpack(blob, expect_method=UQStream.method)
+        c = unpack(blob, expect_method=UQStream.method, max_elements=max_elements)
         if seed is not None and seed != c.seed:
             raise DecodeError(f"blob was encoded with seed {c.seed}, not {seed}")
         if len(c.params) != 1 or len(c.shape) != 1:
             raise DecodeError(f"bad uq_stream parameters {c.params} / shape {c.shape}")
+        _check_counts(c.params[0], c.shape[0], max_elements)
         if c.payload_bits != 8 * len(c.payload):
             raise DecodeError("uq_stream payload must be a whole number of bytes")
         self._start(_ans_coder(c.payload), c.seed, c.params[0], c.shape[0])

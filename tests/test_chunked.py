@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 import rcc
 from rcc._kernels import candidate
-from rcc.container import Container, pack, unpack
+from rcc.container import Container, pack, prior_fingerprint, unpack
 from rcc.random import seed_key
 
 SETTINGS = settings(max_examples=25, deadline=None, derandomize=True)
@@ -56,7 +56,7 @@ def test_round_trip(name, shape):
     assert report.chunk_kl_bits.sum() == pytest.approx(report.kl_bits, rel=1e-9)
     assert report.kl_bits == pytest.approx(rcc.kl_bits(q, p), rel=1e-9)
     assert report.payload_bits + report.header_bits == 8 * len(blob)
-    assert unpack(blob).payload_bits == report.payload_bits
+    assert unpack(blob, prior=p).payload_bits == report.payload_bits
 
 
 def test_chunk_c_uses_stream_chunk_c():
@@ -143,7 +143,7 @@ def test_size_step_costs_fewer_bits_at_equal_chunk_kl():
                                            size_step=step, return_report=True)
         np.testing.assert_array_equal(rcc.decompress(blob, p), reports[step].sample)
         assert (reports[step].chunk_sizes[:-1] % step == 0).all()
-        assert unpack(blob).params[3:] == ((step,) if step > 1 else ())
+        assert unpack(blob, prior=p).params[3:] == ((step,) if step > 1 else ())
     mean_kl = {s: r.kl_bits / r.num_chunks for s, r in reports.items()}
     assert mean_kl[4] == pytest.approx(mean_kl[1], rel=0.1)
     assert reports[4].payload_bits < reports[1].payload_bits - 0.5 * reports[1].num_chunks
@@ -307,14 +307,14 @@ def test_truncation_is_decode_error(small_blob, data):
 def test_crafted_payload_never_crashes(small_blob, data):
     """Payloads altered *with* a valid CRC: a DecodeError or a sample of the right shape."""
     blob, p = small_blob
-    c = unpack(blob)
+    c = unpack(blob, prior=p)
     bits = data.draw(st.integers(0, 80))
     payload = data.draw(st.binary(min_size=(bits + 7) // 8, max_size=(bits + 7) // 8))
     if bits % 8:
         payload = payload[:-1] + bytes([payload[-1] & (0xFF << (8 - bits % 8)) & 0xFF])
     params = data.draw(st.sampled_from([c.params, (2, 0, 64), (3, 5, 64), (4, 1, 64), (4, 2**62, 1), (9, 0, 1), (2, 0),
                                         (2, 0, 64, 2), (2, 0, 64, 1), (2, 0, 64, 2**40), (2, 0, 64, 3, 1)]))
-    crafted = pack(Container("chunked", params, c.seed, c.shape, payload, bits))
+    crafted = pack(Container("chunked", params, c.seed, c.shape, payload, bits), prior=p)
     try:
         x = rcc.decompress(crafted, p)
     except rcc.DecodeError:
@@ -340,16 +340,17 @@ def test_huge_shape_is_decode_error():
         rcc.decompress(blob, rcc.Gaussian(0.0, 1.0))
 
 
-def test_crc_is_checked_before_payload():
-    blob = rcc.compress(*gaussian_pair((5,)), seed=2, chunk_bits=4.0)
+def test_crc_folds_in_the_prior_fingerprint():
+    q, p = gaussian_pair((5,))
+    blob = rcc.compress(q, p, seed=2, chunk_bits=4.0)
     body = blob[:-4]
-    assert int.from_bytes(blob[-4:], "little") == zlib.crc32(body)
+    assert int.from_bytes(blob[-4:], "little") == zlib.crc32(body, prior_fingerprint(p.broadcast_to((5,))))
 
 
 # ----------------------------------------------------------------------------------------------
 # golden bitstream: a format change must be deliberate
 
-GOLDEN_HEX = "524343011003020030e80f0106314940076cccc9808f350e6a"
+GOLDEN_HEX = "524343021003020030e80f0106314940076cccc9802dbd81ea"
 
 
 def test_golden_bitstream():
@@ -360,7 +361,7 @@ def test_golden_bitstream():
     assert rcc.decompress(bytes.fromhex(GOLDEN_HEX), p).shape == (6,)
 
 
-GOLDEN_STEP_HEX = "52434301100402003002e80f010c3e648308c5d08bc650c24b76c5"
+GOLDEN_STEP_HEX = "52434302100402003002e80f010c3e648308c5d08bc65018d6500d"
 
 
 def test_golden_bitstream_with_size_step():
@@ -398,7 +399,7 @@ def test_size_step_auto_follows_the_mean_coordinate_kl():
         blob, rep = rcc.compress(q, p, method=rcc.PFR(max_candidates=2**12), seed=1, chunk_bits=12.0,
                                  size_step="auto", return_report=True)
         assert rep.extra["size_step"] == want
-        assert unpack(blob).params[3:] == ((want,) if want > 1 else ())
+        assert unpack(blob, prior=p).params[3:] == ((want,) if want > 1 else ())
         np.testing.assert_array_equal(rcc.decompress(blob, p), rep.sample)
     with pytest.raises(ValueError, match="size_step"):
         rcc.compress(q, p, size_step="big")

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from rcc import DecodeError
 from rcc.coding import (
+    MAX_GOLOMB,
     BitReader,
     BitWriter,
     decode_varint,
@@ -146,7 +147,7 @@ def test_zipf_truncated_code_word_is_decode_error(k, m):
             read_zipf_index(rd, m)
 
 
-@pytest.mark.parametrize("m", [1, 2, 3, 5, 8, 64, 4096])
+@pytest.mark.parametrize("m", [1, 2, 3, 5, 8, 63, 64])
 def test_zipf_index_bits_exact_values(m):
     """zipf_index_bits matches the written length at the edges (1, powers of two and their
     neighbours up to 2**64 - 1, where float log2 rounds) and equals the closed form
@@ -178,9 +179,9 @@ def test_zipf_index_out_of_range_is_value_error(k):
         write_zipf_index(BitWriter(), k, 4)
 
 
-@pytest.mark.parametrize("m", [0, -3, 4097, 2.0, "4"])
+@pytest.mark.parametrize("m", [0, -3, 65, 4096, 2.0, "4"])
 def test_golomb_parameter_validated(m):
-    """m must be an int in [1, 4096] for the writer, the reader and the length function alike."""
+    """m must be an int in [1, 64] for the writer, the reader and the length function alike."""
     for call in (lambda: write_zipf_index(BitWriter(), 3, m), lambda: read_zipf_index(BitReader(b"\x00"), m),
                  lambda: zipf_index_bits(3, m)):
         with pytest.raises(ValueError):
@@ -201,16 +202,18 @@ def test_zipf_overlong_bit_length_is_decode_error(m):
 def test_golomb_param_for_kl_monotone_and_optimal():
     """m grows with kl (never decreases), starts at 2 for kl = 0, and is the Gallager--van Voorhis
     optimum for the geometric law with ratio rho = 2^(-1/(kl + 1.53)): the smallest m with
-    rho^m + rho^(m+1) <= 1 (checked with slack 1e-9 at the boundary)."""
-    kls = np.concatenate([np.linspace(0.0, 64.0, 2001), [100.0, 1000.0]])
+    rho^m + rho^(m+1) <= 1 (checked with slack 1e-9 at the boundary), capped at MAX_GOLOMB = 64,
+    where the code of any bit length L <= 63 is a flat 7 bits."""
+    kls = np.concatenate([np.linspace(0.0, 64.0, 2001), [100.0, 1000.0, 1e4, 1e9]])
     ms = [golomb_param_for_kl(float(kl)) for kl in kls]
     assert ms[0] == 2
-    assert all(isinstance(m, int) and m >= 1 for m in ms)
+    assert all(isinstance(m, int) and 1 <= m <= MAX_GOLOMB for m in ms)
     assert all(a <= b for a, b in zip(ms, ms[1:]))
-    assert ms[-1] > ms[-2] > ms[len(kls) // 2] > ms[0]
+    assert ms[-1] == ms[-4] == MAX_GOLOMB > ms[len(kls) // 2] > ms[0]
     for kl, m in zip(kls, ms):
         rho = 2.0 ** (-1.0 / (kl + 1.53))
-        assert rho**m + rho ** (m + 1) <= 1.0 + 1e-9
+        if m < MAX_GOLOMB:
+            assert rho**m + rho ** (m + 1) <= 1.0 + 1e-9
         assert m == 1 or rho ** (m - 1) + rho**m > 1.0 - 1e-9
 
 
