@@ -1,18 +1,73 @@
-"""``rcc-diffusion``: train, compress, decompress, report.
+"""``rcc-diffusion`` (also ``python -m diffusion``): train, compress, decompress, report, tradeoff.
 
-    rcc-diffusion train --hierarchy uniform --steps 5 --iters 6000 --state runs/u5.pt \\
-        --export diffusion/checkpoints/uniform_T5.pt
+    rcc-diffusion train --hierarchy uniform --steps 5 --iters 6000 --state runs/u5.state \\
+        --export my_uniform_T5.safetensors
     rcc-diffusion compress --hierarchy uniform --steps 5 --channel uq -o swirl.rccd
-    rcc-diffusion decompress swirl.rccd -o swirl.npy [--prefix K]
+    rcc-diffusion compress --input points.npy -o - > points.rccd      # uint8 (N, 2) .npy
+    rcc-diffusion decompress swirl.rccd -o swirl.npy [--steps K]
+    head -c 300 swirl.rccd | rcc-diffusion decompress - -o coarse.npy  # a prefix: its first steps
     rcc-diffusion report --out out/ [--quick]
+
+It behaves like gzip or zstd: a bad input or argument is one line on stderr
+(``rcc-diffusion: error: ...``) and exit status 2, found before any work; an existing output is
+kept unless ``-f/--force``; ``-`` is stdin for an input and stdout for ``-o``; messages and
+progress bars go to stderr (``-q/--quiet``: errors only), so stdout carries only data.
 """
 from __future__ import annotations
 
 import argparse
+import io
+import math
 import shlex
 import sys
+from pathlib import Path
 
 __all__ = ["main"]
+
+PROG = "rcc-diffusion"
+
+
+class UsageError(Exception):
+    """A user error found by the command line itself: one line on stderr, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with gzip-style errors: one line ``rcc-diffusion: error: ...``, exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"{PROG}: error: {message}\n")
+
+
+def _int(minimum: int):
+    def parse(s: str) -> int:
+        try:
+            v = int(s)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {s!r}") from None
+        if v < minimum:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {v}")
+        return v
+
+    parse.__name__ = f"integer >= {minimum}"
+    return parse
+
+
+def _float(positive: bool):
+    def parse(s: str) -> float:
+        try:
+            v = float(s)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {s!r}") from None
+        if not math.isfinite(v) or (positive and not v > 0):
+            raise argparse.ArgumentTypeError(f"must be a {'positive' if positive else 'finite'} number, got {s}")
+        return v
+
+    parse.__name__ = "positive number" if positive else "number"
+    return parse
+
+
+def _size_step(s: str):
+    return s if s == "auto" else _int(1)(s)
 
 
 def _bool(s: str) -> bool:
@@ -23,9 +78,85 @@ def _bool(s: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected a boolean, got {s!r}")
 
 
+# ------------------------------------------------------------------------------------ files
+def _say(args, message: str) -> None:
+    """A message for the user (stderr; nothing with --quiet)."""
+    if not args.quiet:
+        print(message, file=sys.stderr)
+
+
+def _shown(name: str, std: str) -> str:
+    """How a file name reads in a message (``-`` reads as stdin / stdout)."""
+    return std if name == "-" else name
+
+
+def _check_output(name: str, force: bool) -> None:
+    """Refuse, before any work, an output that cannot or should not be written."""
+    if name == "-":
+        if sys.stdout.isatty() and not force:
+            raise UsageError("refusing to write binary data to a terminal (redirect stdout, or -f)")
+        return
+    path = Path(name)
+    if path.is_dir():
+        raise UsageError(f"{name} is a directory")
+    if path.exists() and not force:
+        raise UsageError(f"{name} already exists (use -f/--force to overwrite it)")
+    if not path.parent.is_dir():
+        raise UsageError(f"cannot write {name}: no directory {path.parent}")
+
+
+def _read_input(name: str) -> bytes:
+    """All bytes of the file ``name`` (``-``: stdin)."""
+    if name == "-":
+        return sys.stdin.buffer.read()
+    try:
+        with open(name, "rb") as fh:
+            return fh.read()
+    except OSError as exc:
+        raise UsageError(f"cannot read {name}: {exc.strerror or exc}") from None
+
+
+def _write_output(name: str, data: bytes) -> None:
+    """Write ``data`` to the file ``name`` (``-``: stdout), exactly under that name."""
+    if name == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
+    with open(name, "wb") as fh:
+        fh.write(data)
+
+
+def _npy_bytes(x) -> bytes:
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.save(buf, x, allow_pickle=False)
+    return buf.getvalue()
+
+
+def _read_points(name: str):
+    """The uint8 (N, 2) array in the .npy file ``name`` (``-``: stdin); no pickled objects."""
+    import numpy as np
+
+    shown = _shown(name, "stdin")
+    try:
+        x = np.load(io.BytesIO(_read_input(name)), allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise UsageError(f"{shown} is not a .npy file ({exc})") from None
+    if not isinstance(x, np.ndarray) or x.dtype != np.uint8 or x.ndim != 2 or x.shape[1] != 2 or x.shape[0] < 1:
+        what = f"{x.dtype} {x.shape}" if isinstance(x, np.ndarray) else type(x).__name__
+        raise UsageError(f"{shown} must hold a uint8 array of shape (N, 2) with N >= 1, got {what}")
+    return x
+
+
+# ------------------------------------------------------------------------------------ commands
 def _cmd_train(args) -> int:
     from .train import train
 
+    if args.export is not None:
+        _check_output(args.export, args.force)
+    if args.state is not None and Path(args.state).exists() and not (args.resume or args.force):
+        raise UsageError(f"{args.state} already exists (--resume continues it, -f/--force starts over)")
     command = "rcc-diffusion " + " ".join(shlex.quote(a) for a in args._argv)
     _, info = train(
         hierarchy=args.hierarchy,
@@ -41,160 +172,172 @@ def _cmd_train(args) -> int:
         export_path=args.export,
         threads=args.threads,
         schedule_lr_mult=args.schedule_lr_mult,
-        progress=not args.no_progress,
+        progress=not (args.no_progress or args.quiet),
         command=command,
     )
-    print(
-        f"{args.hierarchy} T={args.steps}: EMA NELBO on seed-0 swirl {info['nelbo_bpd']:.4f} bits/dim "
-        f"after {info['iterations']} iterations ({info['wall_seconds']:.0f} s); "
-        f"gamma(0), gamma(1) = {info['gamma_endpoints'][0]:.3f}, {info['gamma_endpoints'][1]:.3f}"
-    )
+    _say(args,
+         f"{args.hierarchy} T={args.steps}: EMA NELBO on seed-0 swirl {info['nelbo_bpd']:.4f} bits/dim "
+         f"after {info['iterations']} iterations ({info['wall_seconds']:.0f} s); "
+         f"gamma(0), gamma(1) = {info['gamma_endpoints'][0]:.3f}, {info['gamma_endpoints'][1]:.3f}")
     return 0
 
 
-def _load_model(args):
+def _load_model(args, hierarchy: str, steps: int):
     from . import load_checkpoint, load_pretrained
 
     if args.checkpoint:
         return load_checkpoint(args.checkpoint)
-    return load_pretrained(args.hierarchy, args.steps)
+    return load_pretrained(hierarchy, steps)
 
 
 def _cmd_compress(args) -> int:
-    import numpy as np
-
     from . import codec
     from . import data as _data
 
-    model = _load_model(args)
-    x = np.load(args.input) if args.input else _data.swirl(seed=args.data_seed)
-    if args.num_points:
+    _check_output(args.output, args.force)
+    x = _read_points(args.input) if args.input else _data.swirl(seed=args.data_seed)
+    if args.num_points is not None:
+        if args.num_points > x.shape[0]:
+            raise UsageError(f"--num-points {args.num_points} is more than the {x.shape[0]} points of the input")
         x = x[: args.num_points]
-    if x.dtype != "uint8" or x.ndim != 2:
-        raise ValueError(f"input must be a uint8 array of shape (N, 2), got {x.dtype} {x.shape}")
+    model = _load_model(args, args.hierarchy, args.steps)
     res = codec.encode(model, x, channel=args.channel, seed=args.seed, chunk_bits=args.chunk_bits,
                        num_candidates=args.num_candidates, size_step=args.size_step, layout=args.layout,
-                       headroom_bits=None if args.headroom_bits < 0 else args.headroom_bits)
-    with open(args.output, "wb") as fh:
-        fh.write(res.blob)
+                       headroom_bits=None if args.headroom_bits < 0 else args.headroom_bits,
+                       progress=not args.quiet)
+    _write_output(args.output, res.blob)
     n = x.size
-    print(
-        f"wrote {args.output}: {len(res.blob)} bytes = {8 * len(res.blob) / n:.4f} bits/dim "
-        f"({res.channel}); steps {8 * sum(res.step_bytes) / n:.4f}, data {8 * res.data_bytes / n:.4f}, "
-        f"header {8 * res.header_bytes / n:.4f} bits/dim; KL {res.kl_bits_total / n:.4f} bits/dim"
-    )
-    print("progressive: the first k steps decode from the first n bytes (--prefix k --truncated): "
-          + ", ".join(f"k={k + 1}: {b}" for k, b in enumerate(res.prefix_bytes)))
+    _say(args,
+         f"wrote {_shown(args.output, 'stdout')}: {len(res.blob)} bytes = {8 * len(res.blob) / n:.4f} bits/dim "
+         f"({res.channel}); steps {8 * sum(res.step_bytes) / n:.4f}, data {8 * res.data_bytes / n:.4f}, "
+         f"header {8 * res.header_bytes / n:.4f} bits/dim; KL {res.kl_bits_total / n:.4f} bits/dim")
+    _say(args, "progressive: the first k steps decode from the first n bytes of the file: "
+         + ", ".join(f"k={k + 1}: {b}" for k, b in enumerate(res.prefix_bytes)))
     return 0
 
 
 def _cmd_decompress(args) -> int:
-    import numpy as np
-
     from . import codec
 
-    from . import load_checkpoint, load_pretrained
-
-    with open(args.input, "rb") as fh:
-        blob = fh.read()
-    hdr = codec.read_header(blob)
-    if args.checkpoint:
-        model = load_checkpoint(args.checkpoint)
-    else:  # the shipped model the header names
-        model = load_pretrained(hdr["hierarchy"], hdr["num_steps"])
-    if args.truncated and args.prefix is None:
-        raise ValueError("--truncated needs --prefix K: a byte prefix of a file decodes its first steps, never the data")
-    out = codec.decode(blob, model, num_steps=args.prefix, reconstruct=args.prefix is not None,
-                       check_crc=not args.truncated)
-    if out.x is not None:
-        np.save(args.output, out.x)
-        print(f"decoded {out.x.shape[0]} points losslessly into {args.output}")
-    else:
-        np.save(args.output, out.denoised)
-        print(f"decoded {out.steps_decoded} of {out.num_steps} steps; denoised reconstruction (uint8) in {args.output}")
+    _check_output(args.output, args.force)
+    shown = _shown(args.input, "stdin")
+    blob = _read_input(args.input)
+    try:
+        hdr = codec.read_header(blob)
+    except ValueError as exc:
+        raise UsageError(f"{shown}: {exc}") from None
+    T = hdr["num_steps"]
+    if args.steps is not None and args.steps > T:
+        raise UsageError(f"--steps {args.steps}: {shown} has only {T} steps")
+    model = _load_model(args, hdr["hierarchy"], T)  # default: the shipped model the header names
+    out = codec.decode(blob, model, num_steps=args.steps, reconstruct=True)
+    if out.complete:
+        _write_output(args.output, _npy_bytes(out.x))
+        _say(args, f"decoded {out.x.shape[0]} points losslessly into {_shown(args.output, 'stdout')}")
+        return 0
+    if args.steps is None:
+        _say(args, f"{shown} is a prefix: it holds {out.steps_decoded} of {out.num_steps} steps")
+    _write_output(args.output, _npy_bytes(out.denoised))
+    _say(args, f"decoded {out.steps_decoded} of {out.num_steps} steps; denoised reconstruction (uint8) "
+               f"in {_shown(args.output, 'stdout')}")
     return 0
+
+
+def _check_out_dir(name: str) -> None:
+    if Path(name).exists() and not Path(name).is_dir():
+        raise UsageError(f"--out {name} exists and is not a directory")
 
 
 def _cmd_report(args) -> int:
     from .report import run_report
 
-    run_report(out_dir=args.out, quick=args.quick, gaussian_channel=args.gaussian_channel)
+    _check_out_dir(args.out)
+    run_report(out_dir=args.out, quick=args.quick, gaussian_channel=args.gaussian_channel, verbose=not args.quiet)
     return 0
 
 
 def _cmd_tradeoff(args) -> int:
     from .report import truncation_tradeoff
 
-    truncation_tradeoff(out_dir=args.out, steps=args.steps, seed=args.seed, grid=args.grid)
+    _check_out_dir(args.out)
+    truncation_tradeoff(out_dir=args.out, steps=args.steps, seed=args.seed, grid=args.grid, verbose=not args.quiet)
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .codec import (DEFAULT_CHUNK_BITS, DEFAULT_HEADROOM_BITS, DEFAULT_LAYOUT, DEFAULT_NUM_CANDIDATES,
-                        DEFAULT_SIZE_STEP)
-    p = argparse.ArgumentParser(prog="rcc-diffusion", description=__doc__.split("\n")[0])
-    sub = p.add_subparsers(dest="cmd", required=True)
+    import rcc
 
-    t = sub.add_parser("train", help="train a hierarchy on swirl (CPU)")
+    from .codec import (CHANNELS, DEFAULT_CHUNK_BITS, DEFAULT_HEADROOM_BITS, DEFAULT_LAYOUT, DEFAULT_NUM_CANDIDATES,
+                        DEFAULT_SIZE_STEP)
+
+    p = _Parser(prog=PROG, description=__doc__.split("\n")[0])
+    p.add_argument("--version", action="version", version=f"rcc-toolkit {rcc.__version__}")
+    common = _Parser(add_help=False)
+    common.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+    common.add_argument("-f", "--force", action="store_true", help="overwrite existing outputs")
+    sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
+
+    t = sub.add_parser("train", help="train a hierarchy on swirl (CPU)", parents=[common])
     t.add_argument("--hierarchy", choices=["gaussian", "uniform"], default="uniform")
-    t.add_argument("--steps", type=int, default=5, help="number of diffusion steps T")
-    t.add_argument("--iters", type=int, default=6000)
-    t.add_argument("--batch-size", type=int, default=512)
-    t.add_argument("--lr", type=float, default=2e-3)
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--steps", type=_int(1), default=5, help="number of diffusion steps T")
+    t.add_argument("--iters", type=_int(1), default=6000)
+    t.add_argument("--batch-size", type=_int(1), default=512)
+    t.add_argument("--lr", type=_float(positive=True), default=2e-3)
+    t.add_argument("--seed", type=_int(0), default=0)
     t.add_argument("--learned-variance", type=_bool, default=True)
     t.add_argument("--learned-schedule", type=_bool, default=True)
-    t.add_argument("--state", help="resumable training-state file")
+    t.add_argument("--state", help="resumable training-state file (safetensors)")
     t.add_argument("--resume", action="store_true", help="continue from --state if it exists")
-    t.add_argument("--export", help="write the shipped EMA checkpoint (float16) here")
-    t.add_argument("--threads", type=int, default=1)
-    t.add_argument("--schedule-lr-mult", type=float, default=10.0, help="lr multiplier of gamma's end points")
-    t.add_argument("--no-progress", action="store_true")
+    t.add_argument("--export", help="write the shipped EMA checkpoint (safetensors, float16) here")
+    t.add_argument("--threads", type=_int(1), default=1)
+    t.add_argument("--schedule-lr-mult", type=_float(positive=True), default=10.0,
+                   help="lr multiplier of gamma's end points")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar (messages stay)")
     t.set_defaults(func=_cmd_train)
 
-    def model_args(q):
-        q.add_argument("--hierarchy", choices=["gaussian", "uniform"], default="uniform")
-        q.add_argument("--steps", type=int, default=5)
-        q.add_argument("--checkpoint", help="checkpoint file (default: the shipped one)")
-
-    c = sub.add_parser("compress", help="compress a uint8 (N, 2) .npy (default: seed-0 swirl)")
-    model_args(c)
-    c.add_argument("--input", help=".npy file of uint8 (N, 2); default the swirl set")
-    c.add_argument("--data-seed", type=int, default=0)
-    c.add_argument("--num-points", type=int)
-    c.add_argument("--channel", default=None, help="uq | ideal | pfr | orc | mrc (default: uq / pfr)")
-    c.add_argument("--chunk-bits", type=float, default=DEFAULT_CHUNK_BITS, help="KL per chunk (chunked channels)")
+    c = sub.add_parser("compress", help="compress a uint8 (N, 2) .npy (default: seed-0 swirl)", parents=[common])
+    c.add_argument("--hierarchy", choices=["gaussian", "uniform"], default="uniform")
+    c.add_argument("--steps", type=_int(1), default=5, help="T of the shipped checkpoint")
+    c.add_argument("--checkpoint", help="checkpoint file (default: the shipped one)")
+    c.add_argument("--input", help=".npy file of uint8 (N, 2), - for stdin; default the swirl set")
+    c.add_argument("--data-seed", type=_int(0), default=0, help="seed of the swirl set (without --input)")
+    c.add_argument("--num-points", type=_int(1), help="compress only the first N points")
+    c.add_argument("--channel", choices=CHANNELS, default=None, help="default: uq (uniform) / pfr (gaussian)")
+    c.add_argument("--chunk-bits", type=_float(positive=True), default=DEFAULT_CHUNK_BITS,
+                   help="KL per chunk (chunked channels)")
     c.add_argument("--layout", choices=["even", "kl"], default=DEFAULT_LAYOUT,
                    help="chunks of equal size (even, no sizes sent) or of about chunk-bits of KL each (kl)")
-    c.add_argument("--size-step", type=lambda v: v if v == "auto" else int(v), default=DEFAULT_SIZE_STEP,
-                   help="kl layout: chunk sizes are multiples of it (an int, or auto: per step from its KL)")
-    c.add_argument("--headroom-bits", type=float, default=DEFAULT_HEADROOM_BITS,
+    c.add_argument("--size-step", type=_size_step, default=DEFAULT_SIZE_STEP,
+                   help="kl layout: chunk sizes are multiples of it (an int >= 1, or auto: per step from its KL)")
+    c.add_argument("--headroom-bits", type=_float(positive=False), default=DEFAULT_HEADROOM_BITS,
                    help="pfr: at most 2^ceil(KL_chunk + h) candidates per chunk (negative: off)")
-    c.add_argument("--num-candidates", type=int, default=None,
+    c.add_argument("--num-candidates", type=_int(1), default=None,
                    help=f"per chunk (chunked channels; default {DEFAULT_NUM_CANDIDATES})")
-    c.add_argument("--seed", type=int, default=0)
-    c.add_argument("-o", "--output", required=True)
+    c.add_argument("--seed", type=_int(0), default=0, help="shared seed, stored in the file")
+    c.add_argument("-o", "--output", required=True, help="output file (- for stdout)")
     c.set_defaults(func=_cmd_compress)
 
-    d = sub.add_parser("decompress", help="decode a file (or its first K steps)")
-    d.add_argument("input")
+    d = sub.add_parser("decompress", help="decode a file, or the steps a byte prefix of one holds", parents=[common])
+    d.add_argument("input", help="an rcc-diffusion file or a byte prefix of one (- for stdin)")
     d.add_argument("--checkpoint", help="checkpoint file (default: the shipped one the file names)")
-    d.add_argument("--prefix", type=int, help="decode only the first K steps (progressive)")
-    d.add_argument("--truncated", action="store_true",
-                   help="the input is a byte prefix of a file (no CRC to check); use with --prefix")
-    d.add_argument("-o", "--output", required=True)
+    d.add_argument("--steps", type=_int(1), metavar="K",
+                   help="decode only the first K steps; write their denoised reconstruction")
+    d.add_argument("-o", "--output", required=True,
+                   help="output .npy (uint8 (N, 2): the data, or the denoised reconstruction of a prefix; - for stdout)")
     d.set_defaults(func=_cmd_decompress)
 
-    r = sub.add_parser("report", help="tables and plots of real bits vs KL / NELBO")
-    r.add_argument("--out", default="out", help="output directory (default out/)")
+    r = sub.add_parser("report", help="tables and plots of real bits vs KL / NELBO", parents=[common])
+    r.add_argument("--out", default="out", help="output directory (default out/; its files are regenerated)")
     r.add_argument("--quick", action="store_true", help="fewer configurations (about a minute)")
-    r.add_argument("--gaussian-channel", default="pfr", help="rcc method for Gaussian steps")
+    r.add_argument("--gaussian-channel", default="pfr", choices=["pfr", "orc", "mrc", "ideal"],
+                   help="rcc method for Gaussian steps")
     r.set_defaults(func=_cmd_report)
 
-    o = sub.add_parser("tradeoff", help="bits, bias and time of truncated chunked channels (Gaussian), one plot")
+    o = sub.add_parser("tradeoff", help="bits, bias and time of truncated chunked channels (Gaussian), one plot",
+                       parents=[common])
     o.add_argument("--out", default="out/tradeoff", help="output directory (default out/tradeoff)")
-    o.add_argument("--steps", type=int, default=5, help="Gaussian checkpoint T (default 5)")
-    o.add_argument("--seed", type=int, default=0, help="file seed of every run and of the ideal chain (default 0)")
+    o.add_argument("--steps", type=_int(1), default=5, help="Gaussian checkpoint T (default 5)")
+    o.add_argument("--seed", type=_int(0), default=0, help="file seed of every run and of the ideal chain (default 0)")
     o.add_argument("--grid", choices=["full", "layouts"], default="full",
                    help="full: every truncation setting; layouts: the earlier default against even 12 / 10")
     o.set_defaults(func=_cmd_tradeoff)
@@ -202,14 +345,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line on ``argv`` (default ``sys.argv[1:]``); returns the exit status
+    (0, or 2 for a user error, reported as one line on stderr)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, --version (0) and argument errors (2), already printed
+        return exc.code if isinstance(exc.code, int) else 2
     args._argv = argv
     try:
         return int(args.func(args) or 0)
-    except ValueError as exc:
-        print(f"rcc-diffusion: error: {exc}", file=sys.stderr)
+    except (UsageError, ValueError) as exc:  # ValueError: the library's validation, rcc.DecodeError
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # writing the output failed (disk full, permissions)
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -94,7 +94,7 @@ def test_cli_train_smoke(tmp_path, capsys):
     rc = cli.main(["train", "--hierarchy", "gaussian", "--steps", "2", "--iters", "3", "--batch-size", "32",
                    "--no-progress", "--export", str(out)])
     assert rc == 0
-    assert "bits/dim" in capsys.readouterr().out
+    assert "bits/dim" in capsys.readouterr().err  # messages go to stderr
     m = diffusion.load_checkpoint(out)
     assert m.kind == "gaussian" and m.num_steps == 2
     assert m.info["command"].startswith("rcc-diffusion train --hierarchy gaussian")
