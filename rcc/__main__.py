@@ -1,3 +1,4 @@
+"""``python -m rcc``: the ``rcc`` command line (see :mod:`rcc.cli`)."""
 import sys
 
 from .cli import main

@@ -1,7 +1,10 @@
-"""Command line: ``rcc demo`` (diffusion compression of the swirl data, the main job) and
-``rcc bench`` (coding-cost tables, ``--speed`` for throughput ratios).
+"""Command line: ``rcc demo`` (diffusion compression of the swirl data, the main job),
+``rcc bench`` (coding-cost tables, ``--speed`` for throughput ratios) and ``rcc fuzz`` (mutated
+and crafted inputs against every decoder).
 
-Also runs as ``python -m rcc``.
+Also runs as ``python -m rcc``. Like gzip: a bad argument or output is one line on stderr
+(``rcc: error: ...``) and exit status 2, found before any work; an existing ``--json`` file is
+kept unless ``-f/--force``.
 """
 
 from __future__ import annotations
@@ -11,8 +14,50 @@ import json
 import math
 import platform
 import sys
+import time
+from pathlib import Path
 
 __all__ = ["main"]
+
+PROG = "rcc"
+
+
+class UsageError(Exception):
+    """A user error found by the command line itself: one line on stderr, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with gzip-style errors: one line ``rcc: error: ...``, exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"{PROG}: error: {message}\n")
+
+
+def _int(minimum: int):
+    def parse(s: str) -> int:
+        try:
+            v = int(s)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {s!r}") from None
+        if v < minimum:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {v}")
+        return v
+
+    parse.__name__ = f"integer >= {minimum}"
+    return parse
+
+
+def _check_output(name: str | None, force: bool) -> None:
+    """Refuse, before any work, an output file that cannot or should not be written."""
+    if name is None:
+        return
+    path = Path(name)
+    if path.is_dir():
+        raise UsageError(f"{name} is a directory")
+    if path.exists() and not force:
+        raise UsageError(f"{name} already exists (use -f/--force to overwrite it)")
+    if not path.parent.is_dir():
+        raise UsageError(f"cannot write {name}: no directory {path.parent}")
 
 _COLUMNS = [
     ("method", "method", "{}"),
@@ -104,6 +149,7 @@ def _suite(args, bench) -> tuple[str, list[str], list[dict], list | None]:
 def _bench(args) -> int:
     from . import bench
 
+    _check_output(args.json, args.force)
     title, notes, rows, cols = _suite(args, bench)
     print(f"# rcc bench{' ' + title if title else ''}  ({_machine()})")
     for line in notes:
@@ -116,36 +162,74 @@ def _bench(args) -> int:
 
 
 def _demo(args) -> int:
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise UsageError(f"--out {args.out} exists and is not a directory")
     try:
         import diffusion
     except ImportError as err:  # torch is an optional dependency of rcc
-        raise SystemExit(
+        raise UsageError(
             f"rcc demo needs the diffusion extra ({err}); install it with: pip install 'rcc-toolkit[diffusion]'"
         ) from None
-    diffusion.demo(out_dir=args.out, gaussian_channel=args.gaussian_channel)
-    print(f"# plots and JSON in {args.out}/")
+    t0 = time.perf_counter()
+    diffusion.demo(out_dir=args.out, gaussian_channel=args.gaussian_channel, verbose=not args.quiet)
+    if not args.quiet:
+        print(f"# plots and JSON in {args.out}/")
+        print(f"# demo took {time.perf_counter() - t0:.0f} s on {_machine()}")
     return 0
 
 
+def _fuzz(args) -> int:
+    from .fuzz import run
+
+    _check_output(args.json, args.force)
+    return run(cases=args.cases, seed=args.seed, json_path=args.json, diffusion=args.diffusion,
+               progress=not args.quiet)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="rcc", description="reverse channel coding with real bitstreams")
-    sub = parser.add_subparsers(dest="command", required=True)
+    """Run the command line on ``argv`` (default ``sys.argv[1:]``); returns the exit status
+    (0; 2 for a user error, reported as one line on stderr; ``rcc fuzz``: 1 if a case failed)."""
+    from . import __version__
+
+    parser = _Parser(prog=PROG, description="reverse channel coding with real bitstreams")
+    parser.add_argument("--version", action="version", version=f"rcc-toolkit {__version__}")
+    common = _Parser(add_help=False)
+    common.add_argument("-q", "--quiet", action="store_true", help="no progress bars or tables; errors only")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     b = sub.add_parser("bench", help="real bits vs KL for each channel, bias diagnostics, timing")
     b.add_argument("--speed", action="store_true", help="throughput ratios against numpy instead of bits")
     b.add_argument("--suite", choices=["core", "categorical", "equal-variance", "hybrid", "compress"], default="core",
                    help="core: UQ and PFR bits vs bounds (default); categorical: Theis & Yosri's experiment; "
                         "equal-variance: truncated PFR/ORC/MRC bits and bias; hybrid: candidates vs PFR; compress: a d=4096 posterior through rcc.compress")
     b.add_argument("--quick", action="store_true", help="small grid (seconds), for smoke tests")
-    b.add_argument("--seeds", type=int, default=200, help="messages per PFR row (default 200)")
+    b.add_argument("--seeds", type=_int(1), default=200, help="messages per PFR row (default 200)")
     b.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
+    b.add_argument("-f", "--force", action="store_true", help="overwrite an existing --json file")
     b.set_defaults(func=_bench)
-    d = sub.add_parser("demo", help="compress the swirl data with Gaussian and uniform diffusion (needs torch)")
-    d.add_argument("--out", default="out/demo", help="directory for plots and JSON (default out/demo)")
+    d = sub.add_parser("demo", help="compress the swirl data with Gaussian and uniform diffusion (needs torch)",
+                       parents=[common])
+    d.add_argument("--out", default="out/demo",
+                   help="directory for plots and JSON (default out/demo; its files are regenerated)")
     d.add_argument("--gaussian-channel", default="pfr", choices=["pfr", "orc", "mrc", "ideal"],
                    help="rcc channel for the Gaussian hierarchy's steps (default pfr)")
     d.set_defaults(func=_demo)
-    args = parser.parse_args(argv)
-    return args.func(args)
+    f = sub.add_parser("fuzz", help="mutated and crafted inputs against every decoder; counts of outcomes",
+                       parents=[common])
+    f.add_argument("--cases", type=_int(1), default=2000, help="number of cases (default 2000)")
+    f.add_argument("--seed", type=_int(0), default=0, help="seed of the mutations (default 0)")
+    f.add_argument("--json", metavar="PATH", help="also write the counts as JSON")
+    f.add_argument("--diffusion", action="store_true", help="also fuzz rcc-diffusion files (needs torch)")
+    f.add_argument("-f", "--force", action="store_true", help="overwrite an existing --json file")
+    f.set_defaults(func=_fuzz)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version (0) and argument errors (2), already printed
+        return exc.code if isinstance(exc.code, int) else 2
+    try:
+        return int(args.func(args) or 0)
+    except UsageError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

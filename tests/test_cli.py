@@ -73,3 +73,74 @@ def test_bench_suites_run_quick(suite, key, tmp_path):
     assert main(["bench", "--suite", suite, "--quick", "--json", str(path)]) == 0
     rows = json.loads(path.read_text())["rows"]
     assert rows and all(key in r for r in rows if r.get("method") != "exact (noise floor)")
+
+
+# ------------------------------------------------------------------------------------ a CLI like gzip
+def _one_error_line(err: str) -> None:
+    assert err.startswith("rcc: error: ") and err.count("\n") == 1 and "Traceback" not in err, err
+
+
+@pytest.fixture
+def no_bench(monkeypatch):
+    def forbidden(*args, **kwargs):
+        raise AssertionError("the bench ran before its arguments were checked")
+
+    monkeypatch.setattr(bench, "uq_rows", forbidden)
+
+
+def test_version(capsys):
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out == "rcc-toolkit 0.1.0\n"
+
+
+def test_bench_json_is_not_overwritten_without_force(tmp_path, capsys, no_bench):
+    path = tmp_path / "rows.json"
+    path.write_text("precious")
+    assert main(["bench", "--quick", "--json", str(path)]) == 2
+    err = capsys.readouterr().err
+    _one_error_line(err)
+    assert "already exists" in err and "--force" in err and path.read_text() == "precious"
+    for bad, message in ((tmp_path, "is a directory"), (tmp_path / "no" / "rows.json", "no directory")):
+        assert main(["bench", "--quick", "-f", "--json", str(bad)]) == 2
+        err = capsys.readouterr().err
+        _one_error_line(err)
+        assert message in err
+
+
+@pytest.mark.parametrize("argv", [["bench", "--seeds", "0"], ["bench", "--suite", "nope"], ["nope"], [],
+                                  ["fuzz", "--cases", "0"], ["fuzz", "--seed", "-1"], ["demo", "--gaussian-channel", "uq"]])
+def test_bad_arguments_are_one_line(argv, capsys, no_bench):
+    assert main(argv) == 2
+    _one_error_line(capsys.readouterr().err)
+
+
+def test_demo_out_must_be_a_directory(tmp_path, capsys, monkeypatch):
+    import diffusion
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("the demo ran")
+
+    monkeypatch.setattr(diffusion, "demo", forbidden)
+    f = tmp_path / "file"
+    f.write_text("x")
+    assert main(["demo", "--out", str(f)]) == 2
+    err = capsys.readouterr().err
+    _one_error_line(err)
+    assert "not a directory" in err
+
+
+def test_fuzz_subcommand_runs(tmp_path, monkeypatch):
+    """`rcc fuzz` hands its arguments to rcc.fuzz.run and returns its exit status."""
+    import rcc.fuzz
+
+    seen = {}
+
+    def fake_run(**kwargs):
+        seen.update(kwargs)
+        return 1
+
+    monkeypatch.setattr(rcc.fuzz, "run", fake_run)
+    path = tmp_path / "f.json"
+    assert main(["fuzz", "--cases", "7", "--seed", "3", "--json", str(path), "--diffusion", "-q"]) == 1
+    assert seen == {"cases": 7, "seed": 3, "json_path": str(path), "diffusion": True, "progress": False}
+    assert main(["fuzz"]) == 1 and seen["cases"] == 2000 and seen["seed"] == 0 and seen["progress"] is True
