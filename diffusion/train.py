@@ -376,8 +376,8 @@ def _load_state(path, model, ema: EMA, opt, gen) -> tuple[int, list, float]:
         history = [tuple(h) for h in meta["history"]]
         return (_check_int("iteration", meta["iteration"], minimum=0), history,
                 _check_real("elapsed", meta["elapsed"]))
-    except (KeyError, TypeError, RuntimeError, AttributeError) as exc:
-        raise ValueError(f"{path}: not a usable training state ({type(exc).__name__}: {exc})") from None
+    except (KeyError, TypeError, RuntimeError, AttributeError, ValueError) as exc:
+        raise ValueError(f"{path} is not a usable training state of this run ({type(exc).__name__}: {exc})") from None
 
 
 def export(model, path, info: dict | None = None, half: bool = True) -> None:

@@ -201,3 +201,22 @@ def test_export_metadata_must_be_json(tmp_path):
     with pytest.raises(ValueError, match="JSON"):
         export(m, tmp_path / "e.safetensors", {"bad": object()})
     assert not os.path.exists(tmp_path / "e.safetensors")
+
+
+@pytest.mark.parametrize("tamper", ["no generator", "negative iteration", "bad group count", "float ema count"])
+def test_tampered_training_state_is_a_value_error(tmp_path, tamper):
+    args = dict(hierarchy="uniform", steps=2, iters=3, hidden=8, batch_size=8, pool_sets=1, progress=False,
+                state_path=tmp_path / "s.state")
+    train(**args)
+    tensors, meta = _read(tmp_path / "s.state")
+    if tamper == "no generator":
+        del tensors["generator"]
+    elif tamper == "negative iteration":
+        meta["iteration"] = -1
+    elif tamper == "bad group count":
+        meta["optimizer"]["param_groups"] *= 2
+    else:
+        meta["ema"]["num_updates"] = 2.5
+    _rewrite(tmp_path / "s.state", tensors, meta)
+    with pytest.raises(ValueError, match="s.state is not a usable training state"):
+        train(**args, resume=True)
