@@ -7,7 +7,8 @@
     x_rec = diffusion.codec.decode(blob, model).x
 
 Modules: ``data`` (swirl), ``schedules`` (gamma), ``gaussian`` / ``uniform`` (hierarchies),
-``models`` (denoiser), ``train``, ``codec``, ``report``, ``cli`` (``rcc-diffusion``).
+``models`` (denoiser), ``train`` (safetensors checkpoints), ``codec``, ``report``, ``cli``
+(``rcc-diffusion``, also ``python -m diffusion``).
 """
 from __future__ import annotations
 
