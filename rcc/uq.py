@@ -45,7 +45,9 @@ The ANS stream decodes as: the check symbol 0xA5C3 (uniform over 16 bits), the i
 mode: batch by batch), the check symbol again; then the coder must be empty. The check symbols
 (32 bits) catch empty, truncated and garbage streams that the CRC of the container lets through.
 
-Container parameters: ``(mode, step_sent)``.
+Container parameters: ``(mode, step_sent)``. The container's checksum folds in the fingerprint
+of the prior (:mod:`rcc.container`), so decoding with another prior is a DecodeError before any
+entropy decoding (a :class:`UQStream` does not: see :class:`UQStreamDecoder`).
 
 Example::
 
@@ -819,7 +821,8 @@ class UQStream:
         check symbol 0xA5C3
 
     Container: method ``"uq_stream"``, parameters ``(num_pushes,)``, shape
-    ``(total number of elements,)``, the seed.
+    ``(total number of elements,)``, the seed; its checksum is a plain CRC-32 (no prior
+    fingerprint: a wrong prior is caught at :meth:`UQStreamDecoder.finish`, see there).
 
     Parameters
     ----------
@@ -1006,6 +1009,16 @@ class UQStreamDecoder:
     ``pop(p, step)`` returns the next push's sample (shape: ``p.shape`` broadcast with
     ``step``'s), bit for bit; ``finish()`` checks that every push was popped and the end check
     symbol. Anything that does not check out raises :class:`rcc.DecodeError`.
+
+    **Wrong priors.** Unlike the other rcc containers, a stream's checksum does not fold in the
+    priors (they are known only push by push, and may depend on earlier samples). A wrong prior
+    (or step) desynchronises the ANS state, which ``finish()`` catches through the end check
+    symbol and the empty-coder test: of 1000 streams of two 16-element pushes decoded with a
+    wrong first prior (loc shifted or scale changed by 1e-4 to 1, or another family), all 1000
+    raised DecodeError at ``finish()``. Samples popped *before* ``finish()`` are unverified: in
+    the same run all 1000 were wrong without an error. So use no sample until ``finish()``
+    returned, or verify each push yourself (prefix decoding with :meth:`from_top` has no end to
+    check). Measured by ``tests/test_rcc_hardening.py::test_uq_stream_wrong_prior_rate`` (slow).
     """
 
     @classmethod
