@@ -1,0 +1,85 @@
+"""Fuzzing the diffusion file decoder (``rcc fuzz --diffusion``; see :mod:`rcc.fuzz`).
+
+Files of the seed-0 swirl set's first 64 points, encoded once per process with the shipped
+uniform (T = 3, UQ stream) and Gaussian (T = 3, chunked PFR) checkpoints, are mutated:
+
+* ``file`` -- raw byte mutations of a complete file. Must raise (CRC-32 over file and model).
+* ``prefix`` -- raw byte mutations of a byte prefix holding k of the T steps (a progressive
+  file). The decoder may return steps, but every latent it returns must equal the encoder's.
+* ``huge`` -- the header's point count N replaced by 2^20 .. 2^40 in a complete file or a prefix.
+  Must raise DecodeError before allocating.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from rcc.coding import decode_varint, encode_varint
+from rcc.fuzz import _outcome, _raw
+
+__all__ = ["jobs", "fuzz_case"]
+
+_NUM_POINTS = 64
+_STEPS = 3
+TARGETS = ("uniform-file", "uniform-prefix", "uniform-huge", "gaussian-file", "gaussian-prefix", "gaussian-huge")
+
+
+def jobs(cases: int) -> list[str]:
+    """Targets of the diffusion cases: one per 10 rcc cases, at least one of each."""
+    n = max(len(TARGETS), cases // 10)
+    return [TARGETS[i % len(TARGETS)] for i in range(n)]
+
+
+@functools.lru_cache(maxsize=None)
+def _encoded(hierarchy: str):
+    from . import codec, data, load_pretrained
+
+    model = load_pretrained(hierarchy, _STEPS)
+    x = data.swirl()[:_NUM_POINTS]
+    return model, x, codec.encode(model, x, seed=0)
+
+
+def _with_points(blob: bytes, n: int) -> bytes:
+    """The blob with its header's point count N replaced (magic 2, flags 1, varint T, varint N)."""
+    pos = 3
+    _, pos = decode_varint(blob, pos)
+    start = pos
+    _, pos = decode_varint(blob, pos)
+    return blob[:start] + encode_varint(n) + blob[pos:]
+
+
+def fuzz_case(target: str, case_seed: int, seed: int):
+    """Run one diffusion case; return (mutation, outcome, seconds) as :func:`rcc.fuzz.fuzz_case`."""
+    from . import codec
+
+    hierarchy, mutation = target.split("-")
+    model, x, enc = _encoded(hierarchy)
+    rng = np.random.default_rng([seed, 1_000_003, case_seed])
+    T = enc.num_steps
+    if mutation == "file":
+        blob = _raw(rng, enc.blob)
+    elif mutation == "prefix":
+        k = int(rng.integers(1, T + 1))
+        blob = _raw(rng, enc.blob[: enc.prefix_bytes[k - 1]])
+    else:
+        base = enc.blob if rng.random() < 0.5 else enc.blob[: enc.prefix_bytes[0]]
+        blob = _with_points(base, 2 ** int(rng.integers(20, 41)))
+    kind, res, elapsed = _outcome(lambda: codec.decode(blob, model), 60.0, 512 * 2**20)
+    if kind == "returned":
+        kind = _check(res, enc, x, mutation)
+    return mutation, kind, elapsed
+
+
+def _check(res, enc, x, mutation: str) -> str:
+    if mutation == "huge":
+        return "accepted"
+    s = res.steps_decoded
+    if s > 0 and not np.array_equal(res.z, enc.latents[s - 1]):
+        return "wrong"
+    if res.x is not None and not np.array_equal(res.x, x):
+        return "wrong"
+    if mutation == "file" and res.x is None:
+        return "accepted"
+    return "decoded"
