@@ -26,17 +26,9 @@ import torch
 
 from . import codec
 from . import data as _data
-from .train import CHECKPOINT_DIR, load_model
+from .train import checkpoint_path, load_model, shipped_checkpoints
 
-__all__ = ["evaluate", "run_report", "demo", "format_steps", "format_totals"]
-
-
-def _available() -> list[tuple[str, int]]:
-    out = []
-    for p in sorted(CHECKPOINT_DIR.glob("*_T*.pt")):
-        h, t = p.stem.split("_T")
-        out.append((h, int(t)))
-    return sorted(out, key=lambda ht: (ht[0], ht[1]))
+__all__ = ["evaluate", "run_report", "demo", "format_steps", "format_totals", "grid_margin_report"]
 
 
 def evaluate(model, x=None, channel: str | None = None, seed: int = 0, progressive: bool = True,
@@ -46,7 +38,8 @@ def evaluate(model, x=None, channel: str | None = None, seed: int = 0, progressi
     Returns a JSON-ready dict (bits per dimension unless a key says otherwise):
     ``steps`` (list of per-step dicts: ``k``, ``i``, ``kl``, ``nelbo_term``, ``real``,
     ``real_over_kl``, ``seconds``, channel diagnostics), ``nelbo`` (model NELBO and its terms),
-    ``kl_total``, ``data_nll``, ``data_real``, ``header``, ``real_total``, ``encode_seconds``,
+    ``kl_total``, ``data_nll``, ``data_real``, ``header``, ``checks`` (the per-step checks, 16
+    bits a step: what the integrity of prefixes costs), ``real_total``, ``encode_seconds``,
     ``decode_seconds``, ``lossless`` (bool) and, if ``progressive``, ``progressive`` (list over
     k = 0..T of cumulative real bits and PSNR / sliced-Wasserstein of each reconstruction).
     """
@@ -91,6 +84,8 @@ def evaluate(model, x=None, channel: str | None = None, seed: int = 0, progressi
         "data_nll": res.data_nll_bits / n,
         "data_real": 8.0 * res.data_bytes / n,
         "header": 8.0 * res.header_bytes / n,
+        "checks": 8.0 * res.check_bytes / n,
+        "check_bytes": res.check_bytes,
         "real_total": res.bits_per_dim(),
         "file_bytes": len(res.blob),
         "counts_bytes": res.counts_bytes,
@@ -157,7 +152,7 @@ def format_steps(r: dict) -> str:
     )
     lines.append(
         f"  data term: NLL {r['data_nll']:.4f}, real {r['data_real']:.4f};  header+CRC {r['header']:.4f};  "
-        f"prior term (not sent) {r['nelbo']['prior']:.4f}"
+        f"step checks {r['checks']:.4f} ({r['check_bytes']} bytes);  prior term (not sent) {r['nelbo']['prior']:.4f}"
     )
     lines.append(
         f"  total: NELBO {r['nelbo']['total']:.4f}, KL+data {r['kl_total'] + r['data_nll']:.4f}, "
@@ -170,20 +165,22 @@ def format_steps(r: dict) -> str:
 def format_totals(results: list[dict]) -> str:
     """One line per (hierarchy, T, channel): NELBO, KL + data, real, real/NELBO, time."""
     lines = [
-        f"{'hierarchy':<9} {'T':>5} {'channel':<7} {'NELBO':>8} {'KL+data':>8} {'real':>8} {'real/NELBO':>10} "
-        f"{'enc[s]':>7} {'dec[s]':>7} lossless",
+        f"{'hierarchy':<9} {'T':>5} {'channel':<7} {'NELBO':>8} {'KL+data':>8} {'real':>8} {'checks':>7} "
+        f"{'real/NELBO':>10} {'enc[s]':>7} {'dec[s]':>7} lossless",
     ]
     for r in results:
         real = r["real_total"]
         mark = " " if r["counts_bytes"] else "*"
         lines.append(
             f"{r['hierarchy']:<9} {r['steps_T']:>5} {r['channel']:<7} {r['nelbo']['total']:>8.4f} "
-            f"{r['kl_total'] + r['data_nll']:>8.4f} {real:>7.4f}{mark} {real / r['nelbo']['total']:>10.4f} "
+            f"{r['kl_total'] + r['data_nll']:>8.4f} {real:>7.4f}{mark} {r['checks']:>7.4f} "
+            f"{real / r['nelbo']['total']:>10.4f} "
             f"{r['encode_seconds']:>7.1f} {r['decode_seconds']:>7.1f} {r['lossless']}"
         )
     lines.append(
-        "(bits/dim on the seed-0 swirl set, N=1024, D=2; real = file size in bits / (N D); "
-        "* ideal channel: KL counted for the steps, real bytes for data term and header)"
+        "(bits/dim on the seed-0 swirl set, N=1024, D=2; real = file size in bits / (N D), checks included; "
+        "checks = the per-step 16-bit checks; * ideal channel: KL counted for the steps, real bytes for "
+        "checks, data term and header)"
     )
     return "\n".join(lines)
 
@@ -306,7 +303,7 @@ def run_report(out_dir="out", quick: bool = False, gaussian_channel: str = "pfr"
     out.mkdir(parents=True, exist_ok=True)
     if configs is None:
         configs = []
-        for h, t in _available():
+        for h, t in shipped_checkpoints():
             if quick and t != 5:
                 continue
             configs.append((h, t, "ideal"))
@@ -317,7 +314,7 @@ def run_report(out_dir="out", quick: bool = False, gaussian_channel: str = "pfr"
     results = []
     torch.set_num_threads(1)
     for h, t, ch in configs:
-        model = load_model(CHECKPOINT_DIR / f"{h}_T{t}.pt")
+        model = load_model(checkpoint_path(h, t))
         r = evaluate(model, channel=ch, progressive=(ch != "ideal") or (h == "gaussian" and t > max_real_gaussian_T))
         results.append(r)
         if verbose and ch != "ideal":
@@ -414,7 +411,7 @@ def truncation_tradeoff(out_dir="out/tradeoff", steps: int = 5, grid=None, seed:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(1)
-    model = load_model(CHECKPOINT_DIR / f"gaussian_T{steps}.pt")
+    model = load_model(checkpoint_path("gaussian", steps))
     x = _data.swirl()
     dims = x.size
 
@@ -461,3 +458,130 @@ def truncation_tradeoff(out_dir="out/tradeoff", steps: int = 5, grid=None, seed:
         print(text)
         print(f"wrote truncation_tradeoff.png, .json, .txt in {out}")
     return rows
+
+
+# ------------------------------------------------------------------------------------ cross-machine
+#: Fresh-process configurations of :func:`grid_margin_report` that stand in for other machines:
+#: ATen's vectorised kernels and MKL's code path pinned to older instruction sets.
+ISA_ENVS = {
+    "AVX2 kernels": {"ATEN_CPU_CAPABILITY": "avx2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"},
+    "baseline kernels": {"ATEN_CPU_CAPABILITY": "default", "MKL_ENABLE_INSTRUCTIONS": "SSE4_2"},
+}
+
+_ISA_SCRIPT = """
+import sys, numpy as np, torch, diffusion
+from diffusion import codec, report
+h, t, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+m = diffusion.load_pretrained(h, t)
+blob = open(path + ".rd", "rb").read()
+saved = np.load(path + ".npz")
+try:
+    ok = bool(np.array_equal(codec.decode(blob, m).x, saved["x"]))
+    err = ""
+except ValueError as exc:
+    ok, err = False, str(exc)
+v = report._raw_priors(codec._model64(m), [saved[f"z{k}"] for k in range(t)], int(saved["seed"]))
+np.save(path + ".out.npy", v)
+print(torch.backends.cpu.get_cpu_capability(), ok, err, sep="\\t")
+"""
+
+
+@torch.no_grad()
+def _raw_priors(m64, latents, seed: int) -> np.ndarray:
+    """Every prior parameter that feeds the coder (loc and scale of each step, before rounding to
+    the grid), float64, flat (2 T N D,), along the chain ``latents`` (the latent after each step,
+    (N, D) each) that a file with shared ``seed`` sent, computed with one thread as the codec does."""
+    T = len(latents)
+    z = torch.as_tensor(codec._shared_normals(seed, np.shape(latents[0])))
+    out = []
+    with codec._one_thread():
+        for k, i in enumerate(range(T, 0, -1)):
+            p = codec._blockwise(lambda zb: m64.reverse_prior(zb, i), z)
+            out += [p.loc.reshape(-1), p.scale.expand_as(p.loc).reshape(-1)]
+            z = torch.as_tensor(latents[k])
+    return torch.cat(out).numpy().copy()
+
+
+def _compare(v: np.ndarray, w: np.ndarray) -> dict:
+    g = np.round(v / codec._GRID)
+    return {"max_abs_diff": float(np.max(np.abs(w - v))), "num_differ": int(np.sum(w != v)),
+            "rounded_differ": int(np.sum(np.round(w / codec._GRID) != g)),
+            "expected_flips": float(np.sum(np.minimum(np.abs(w - v) / codec._GRID, 1.0)))}
+
+
+def grid_margin_report(model, x=None, channel: str | None = None, seed: int = 0,
+                       rel_tols=(1e-12, 1e-13, 1e-14, 1e-15, 1e-16), isa: bool = True) -> dict:
+    """How close the priors of one file come to the rounding boundaries of the codec's grid (2^-32), and
+    whether they move between torch configurations (the cross-machine risk of the codec).
+
+    Encodes ``x`` (uint8 (N, D); default the seed-0 swirl set) once, then recomputes every prior
+    parameter that feeds the coder (loc and scale of all T steps, float64, before rounding) along
+    the sent chain. A value v rounds the other way on another machine if float noise moves it
+    across a boundary (a half-integer multiple of the grid); its margin is its distance to the
+    nearest one.
+
+    Returns a dict: ``num_params``; ``near`` = {rel: share of parameters whose margin is below
+    rel * |v|} for each ``rel`` in ``rel_tols`` (times ``num_params``: about how many parameters
+    a relative perturbation of that size would flip in one file); ``configs``: for "2 threads"
+    and "no oneDNN" (``torch.backends.mkldnn.flags(enabled=False)``), in this process, and for
+    each of ``ISA_ENVS`` in a fresh process (``isa=True``, shipped checkpoints only), the largest
+    absolute difference of the unrounded parameters from the codec's configuration (1 thread,
+    oneDNN on, the best instruction set), how many differ at all, how many round differently, and
+    ``expected_flips`` = sum min(1, |difference| / grid), the number of parameters expected to
+    round differently for files in general (a boundary falls anywhere in a grid cell); the fresh
+    processes also decode the file (``decodes``, ``error``).
+
+    Command (figures in the report to the lead / docs/reliability.md)::
+
+        python -c "import diffusion, json; from diffusion import report; print(json.dumps(
+            report.grid_margin_report(diffusion.load_pretrained('uniform', 5)), indent=1))"
+    """
+    import os
+    import subprocess
+    import sys
+    import tempfile
+    import warnings
+
+    x = _data.swirl() if x is None else np.asarray(x)
+    res = codec.encode(model, x, channel=channel, seed=seed)
+    m64 = codec._model64(model)
+    v = _raw_priors(m64, res.latents, seed)
+    g = v / codec._GRID
+    margin = np.abs(g - np.floor(g) - 0.5) * codec._GRID
+    out = {"hierarchy": model.kind, "steps_T": model.num_steps, "channel": res.channel, "seed": seed,
+           "num_params": int(v.size), "grid": codec._GRID,
+           "near": {float(r): float(np.mean(margin < r * np.abs(v))) for r in rel_tols}, "configs": {}}
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        with torch.no_grad():  # bypass the codec's one thread
+            z = torch.as_tensor(codec._shared_normals(seed, x.shape))
+            w = []
+            for k, i in enumerate(range(model.num_steps, 0, -1)):
+                p = m64.reverse_prior(z, i)
+                w += [p.loc.reshape(-1), p.scale.expand_as(p.loc).reshape(-1)]
+                z = torch.as_tensor(res.latents[k])
+        out["configs"]["2 threads"] = _compare(v, torch.cat(w).numpy())
+    finally:
+        torch.set_num_threads(threads)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*TF32 acceleration.*", category=UserWarning)
+        with torch.backends.mkldnn.flags(enabled=False):
+            out["configs"]["no oneDNN"] = _compare(v, _raw_priors(m64, res.latents, seed))
+    shipped = (model.kind, model.num_steps) in shipped_checkpoints() and codec._fingerprint(
+        load_model(checkpoint_path(model.kind, model.num_steps))) == codec._fingerprint(model)
+    if isa and shipped:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "file")
+            with open(path + ".rd", "wb") as f:
+                f.write(res.blob)
+            np.savez(path + ".npz", x=x, seed=seed, **{f"z{k}": z for k, z in enumerate(res.latents)})
+            for name, env in ISA_ENVS.items():
+                got = subprocess.run([sys.executable, "-c", _ISA_SCRIPT, model.kind, str(model.num_steps), path],
+                                     capture_output=True, text=True, env={**os.environ, **env}, timeout=600)
+                if got.returncode != 0:
+                    raise RuntimeError(f"{name}: {got.stderr.strip()[-400:]}")
+                cap, ok, err = got.stdout.rstrip("\n").split("\t")
+                out["configs"][name] = {"cpu_capability": cap, "decodes": ok == "True", "error": err,
+                                        **_compare(v, np.load(path + ".out.npy"))}
+    return out
