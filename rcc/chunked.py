@@ -706,6 +706,11 @@ def _read_payload(inner: str, count: int, d: int, payload: bytes, payload_bits: 
     else:
         width = (count - 1).bit_length()
         expect = sspan > 0 or width > 0
+    # every chunk's mantissa costs exactly lmin (pfr / orc, at least) or width (mrc) bits of the
+    # ANS words, whose 64-bit state holds at most 64 bits more than the words written
+    least = num_chunks * (width if inner == "mrc" else lmin)
+    if least > rd.remaining + 64:
+        raise DecodeError(f"{num_chunks} chunks need at least {least} payload bits, the payload holds {rd.remaining}")
     if expect:
         coder = guard("reading the ANS stream", constriction.stream.stack.AnsCoder, _read_words(rd))
     elif rd.remaining:

@@ -432,3 +432,21 @@ def test_uq_stream_wrong_prior_rate():
     assert _uq_stream_wrong_prior_outcomes(1000, finish=True) == {"DecodeError": 1000, "right sample": 0,
                                                                   "silent wrong": 0}
     assert _uq_stream_wrong_prior_outcomes(1000, finish=False)["silent wrong"] == 1000
+
+
+def test_chunk_count_is_bounded_by_the_payload():
+    """A chunked blob of 2**20 coordinates that declares 2**20 chunks of 20-bit indices but holds
+    64 payload bits of ANS words is refused from the preamble alone, before any per-chunk work."""
+    from rcc.chunked import _write_gamma
+
+    w = BitWriter()
+    _write_gamma(w, 2**20)
+    w.write(1, 1)  # even layout
+    w.write(20, 6)  # L_min
+    w.write(0, 6)  # L_span
+    w.write(0xDEADBEEF, 32)
+    w.write(0x80000001, 32)
+    payload, nbits = w.getvalue()
+    blob = pack(Container("chunked", (2, 0, 192), 1, (2**20,), payload, nbits), prior=P)
+    with pytest.raises(DecodeError, match="1048576 chunks need at least 20971520 payload bits"):
+        rcc.decompress(blob, P)
