@@ -47,6 +47,12 @@ exact PFR, chunk_bits in 1/16 bits), and the size step g as a fourth parameter w
 decoder needs neither q nor the KL profile: layout and indices come from the payload, the rest
 from the prior p and the header.
 
+The blob's checksum folds in the fingerprint of the prior (:mod:`rcc.container`), so decoding
+with another prior is a DecodeError. Decoding work is bounded before it starts: d by
+``max_elements`` (:data:`rcc.DEFAULT_MAX_ELEMENTS`), C by d and by the payload (each chunk's
+mantissa costs L_min, or ceil(log2 N), bits of the ANS words), and every constriction call is
+guarded, so a crafted payload gives a DecodeError.
+
 In chunked mode the bit lengths L concentrate near ``chunk_bits``, so the learned categorical of
 L costs a few bits per chunk, well under the Zipf/Golomb code a single message needs.
 """
@@ -473,8 +479,16 @@ def compress(
     Raises
     ------
     ValueError
-        Bad arguments; or exact PFR on a chunk whose D_inf is infinite or above 32 bits (pass
+        Bad arguments; a pair of families without a closed-form KL (e.g. a Gaussian q against a
+        Logistic p); or exact PFR on a chunk whose D_inf is infinite or above 32 bits (pass
         ``rcc.PFR(max_candidates=N)`` or ``rcc.ORC(num_candidates=N)``, or lower chunk_bits).
+
+    Warns
+    -----
+    RuntimeWarning
+        Before any race, when the chunks are expected to take more than about 30 s in all (the
+        expected candidates per chunk, 2^D_inf capped by the budget, at ~10 ns per
+        candidate-coordinate), e.g. ``rcc.PFR(max_candidates=2**40)`` on equal-variance pairs.
 
     Example
     -------

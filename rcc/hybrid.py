@@ -199,9 +199,10 @@ class Hybrid:
     Parameters
     ----------
     num_bins : int
-        M >= 1, bins per coordinate. The race scores about M times fewer candidates per
+        M in [1, 2**24], bins per coordinate. The race scores about M times fewer candidates per
         coordinate than PFR while q fits in a bin; the integer costs log2 M bits per coordinate.
-        ``num_bins=1`` is PFR run in CDF space.
+        ``num_bins=1`` is PFR run in CDF space. The encoder evaluates p's quantile function and
+        q's cdf at the M bin edges of each coordinate in turn: O(M d) time, O(M) memory.
     inner : {"pfr", "orc"}
         ``"pfr"`` (default): exact, with the per-bin D_inf stopping rule (needs a finite D_inf).
         ``"orc"``: ordered random coding with ``num_candidates`` candidates, approximate.
@@ -311,7 +312,6 @@ class Hybrid:
                 pr = masses / cum[-1]
                 h_k += max(0.0, float(-np.sum(np.where(pr > 0, pr * np.log2(pr), 0.0))))
             log_rmax += bin_sup_log_ratio(qj, pj, edges, kbins[j:j + 1], math.isfinite(dinf))
-            del edges, masses, cum, pr
 
         key = seed_key(seed)
         score = lambda start, count: hybrid_score_batch(key, 0, start, count, kbins, dither, m, qf, pf)  # noqa: E731
