@@ -35,18 +35,21 @@ def main(argv=None) -> int:
     n = x.size
     res = codec.encode(model, x, channel=args.channel, seed=0)
     print(f"{args.hierarchy} T={args.steps}, channel {res.channel}: {len(res.blob)} bytes, "
-          f"{res.bits_per_dim():.4f} bits/dim (KL + data term {(res.kl_bits_total + res.data_nll_bits) / n:.4f})")
+          f"{res.bits_per_dim():.4f} bits/dim (KL + data term {(res.kl_bits_total + res.data_nll_bits) / n:.4f}; "
+          f"per-step checks {8 * res.check_bytes / n:.4f})")
     for k, (kl, real) in enumerate(zip(res.kl_bits, res.step_bits), 1):
         print(f"  step {k}: KL {kl / n:.4f}  real {real / n:.4f} bits/dim")
     out = codec.decode(res.blob, model)
     assert np.array_equal(out.x, x), "lossless round trip failed"
     print("lossless round trip: ok")
-    # progressive: the first prefix_bytes[k - 1] bytes of the file decode the first k steps
-    # (the ideal channel stores float64 samples, so its rate is the KL, not its bytes)
+    # progressive: the first prefix_bytes[k - 1] bytes of the file hold the first k steps, each
+    # verified by its 16-bit check (the ideal channel stores float64 samples, so its rate is the
+    # KL, not its bytes)
     kl_cum = 8 * (res.header_bytes - 4) + np.concatenate([[0.0], np.cumsum(res.kl_bits)])
     for k in range(model.num_steps + 1):
         nbytes = res.prefix_bytes[k - 1] if k else res.header_bytes - 4
-        dec = codec.decode(res.blob[:nbytes], model, num_steps=k, reconstruct=True, check_crc=False)
+        dec = codec.decode(res.blob[:nbytes], model, reconstruct=True)  # a prefix: finds k by itself
+        assert dec.steps_decoded == k and (k == 0 or np.array_equal(dec.z, res.latents[k - 1]))
         bits = kl_cum[k] if res.channel == "ideal" else 8 * nbytes
         print(f"  first {nbytes} bytes, {k} steps ({bits / n:.3f} bits/dim): PSNR denoised "
               f"{codec.psnr(dec.denoised, x):.2f} dB, flow {codec.psnr(dec.flow, x):.2f} dB, "

@@ -321,3 +321,15 @@ def test_sample_lean_measures_the_pull_towards_the_prior():
     assert lean > 10 * se
     res = codec.encode(_model("gaussian", 3), X, channel="pfr", seed=1)
     assert all(np.isfinite(i["lean"]) and i["lean_se"] > 0 for i in res.step_info)
+
+
+def test_report_shows_what_the_step_checks_cost(uniform_model):
+    """`rcc-diffusion report` tables and JSON carry the per-step checks: 16 bits a step."""
+    from diffusion import report
+
+    r = report.evaluate(uniform_model, x=X, channel="uq", progressive=False)
+    assert r["check_bytes"] == 2 * uniform_model.num_steps
+    assert r["checks"] == pytest.approx(16 * uniform_model.num_steps / X.size)
+    assert r["real_total"] == pytest.approx(8 * r["file_bytes"] / X.size)
+    assert f"step checks {r['checks']:.4f} ({r['check_bytes']} bytes)" in report.format_steps(r)
+    assert "checks" in report.format_totals([r]).splitlines()[0]
