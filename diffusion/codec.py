@@ -1142,14 +1142,21 @@ def reconstructions(model, z: torch.Tensor, level: int, seed: int = 0):
       (at level 0, the argmax of ``p(x | z_0)``);
     * ancestral: sample ``p(z_s | z_t)`` down to z_0 (seeded), then argmax of ``p(x | z_0)``;
     * flow: the deterministic probability-flow (DDIM) path down to z_0, then the argmax.
+
+    Runs on blocks of ``BLOCK_POINTS`` points (one seeded generator across them).
     """
     m = model
     z = torch.as_tensor(z, dtype=m.dtype)
+    gen = torch.Generator().manual_seed(int(seed))
+    parts = [_reconstruct_block(m, z[sl], level, gen) for sl in _blocks(z.shape[0])]
+    return tuple(np.concatenate(p) for p in zip(*parts))
+
+
+def _reconstruct_block(m, z: torch.Tensor, level: int, gen: torch.Generator):
     if level == 0:
         xa = m.decode_x(z)
         return xa, xa.copy(), xa.copy()
     den = m.decode_data(m.denoise(z, level))
-    gen = torch.Generator().manual_seed(int(seed))
     za, zf = z.clone(), z.clone()
     for i in range(level, 0, -1):
         za = m.sample_prior(m.reverse_prior(za, i), gen)

@@ -184,13 +184,15 @@ def test_check_bytes_cost_two_bytes_a_step(files):
 
 
 def test_blockwise_model_passes_round_trip(uniform_model, monkeypatch):
-    """The model and the data term run in blocks of BLOCK_POINTS points: with blocks of 7 points
-    a file still round-trips, and its prefixes decode."""
+    """The model, the data term and the reconstructions run in blocks of BLOCK_POINTS points: with
+    blocks of 7 points a file still round-trips, and its prefixes decode and reconstruct."""
     monkeypatch.setattr(codec, "BLOCK_POINTS", 7)
     res = codec.encode(uniform_model, X, channel="uq", seed=1)
     out = codec.decode(res.blob, uniform_model)
     np.testing.assert_array_equal(out.x, X)
-    np.testing.assert_array_equal(codec.decode(res.blob[: res.prefix_bytes[2]], uniform_model).z, res.latents[2])
+    part = codec.decode(res.blob[: res.prefix_bytes[2]], uniform_model, reconstruct=True)
+    np.testing.assert_array_equal(part.z, res.latents[2])
+    assert all(r.shape == X.shape and r.dtype == np.uint8 for r in (part.denoised, part.ancestral, part.flow))
 
 
 def test_progress_bar_on_stderr(gaussian_model, capsys):
