@@ -289,7 +289,7 @@ class Hybrid:
         if not math.isfinite(kl):
             raise ValueError("KL[q || p] is infinite for this pair: q puts mass where p has none")
         limit = self.max_candidates if self.inner == "pfr" else self.num_candidates
-        expected = 2.0 ** min(1024.0, max(0.0, dinf - d * math.log2(m))) if math.isfinite(dinf) else math.inf
+        expected = 2.0 ** min(1000.0, max(0.0, dinf - d * math.log2(m))) if math.isfinite(dinf) else math.inf
         expected = min(expected, math.inf if limit is None else float(limit))
         warn_long_race(expected, expected * max(1, d), repr(self))
 

@@ -65,7 +65,7 @@ class ORC(SelectionChannel):
         return index, {"num_candidates": scored, "stopped_early": stopped}
 
     def expected_candidates(self, kl: float, dinf: float) -> float:
-        expected = 2.0 ** min(dinf, 1024.0) if math.isfinite(dinf) else math.inf
+        expected = 2.0 ** min(dinf, 1000.0) if math.isfinite(dinf) else math.inf
         return min(expected, float(self.num_candidates))
 
     def index_params(self, kl: float) -> tuple[int, ...]:

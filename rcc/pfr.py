@@ -128,7 +128,7 @@ class PFR(SelectionChannel):
         budget = self._budget(kl)
         if budget is None and not dinf <= MAX_EXACT_DINF_BITS:
             return math.inf  # refused by select: no estimate
-        expected = 2.0 ** min(dinf, 1024.0) if math.isfinite(dinf) else math.inf
+        expected = 2.0 ** min(dinf, 1000.0) if math.isfinite(dinf) else math.inf
         return expected if budget is None else min(expected, float(budget))
 
     def index_params(self, kl: float) -> tuple[int, ...]:

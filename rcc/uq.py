@@ -704,7 +704,9 @@ class UQ:
         Raises
         ------
         rcc.DecodeError
-            Malformed, truncated or corrupted blob, or one that does not match ``p`` / ``seed``.
+            Malformed, truncated or corrupted blob, one that does not match ``p`` / ``seed`` /
+            ``step``, one that does not carry the step when no ``step`` is given, or one of more
+            than ``max_elements`` elements.
         ValueError
             Bad arguments (``p`` not a distribution, bad ``seed`` or ``step``).
         """
@@ -733,8 +735,8 @@ class UQ:
             step_flat = np.full(n, s0)
             if step is not None and not np.array_equal(_check_step(step, shape), step_flat):
                 raise DecodeError("the step given does not match the step in the blob")
-        elif step is None:
-            raise ValueError("this blob does not carry the step: pass step= (as the encoder used it)")
+        elif step is None:  # the blob says the decoder holds the step: a DecodeError if it does not
+            raise DecodeError("this blob does not carry the step: pass step= (as the encoder used it)")
         else:
             step_flat = _check_step(step, shape)
 

@@ -450,3 +450,26 @@ def test_chunk_count_is_bounded_by_the_payload():
     blob = pack(Container("chunked", (2, 0, 192), 1, (2**20,), payload, nbits), prior=P)
     with pytest.raises(DecodeError, match="1048576 chunks need at least 20971520 payload bits"):
         rcc.decompress(blob, P)
+
+
+def test_dinf_beyond_float_range_with_a_budget():
+    """A pair whose D_inf (about 1,150 bits) overflows 2.0**dinf: a truncated race still runs
+    (the warning estimate is capped by the budget) and round trips."""
+    q = rcc.Gaussian(40.0, 0.5)
+    assert rcc.dinf_bits(q, P) > 1024
+    for ch in (rcc.PFR(max_candidates=16), rcc.ORC(num_candidates=16)):
+        msg = ch.encode(q, P, seed=1)
+        np.testing.assert_array_equal(ch.decode(msg.to_bytes(), P), msg.sample)
+    blob, rep = rcc.compress(rcc.Gaussian(np.array([40.0, 0.0]), 0.5), P, method=rcc.PFR(2**8, headroom_bits=2), seed=1,
+                             chunk_bits=2000.0, return_report=True)
+    np.testing.assert_array_equal(rcc.decompress(blob, P), rep.sample)
+
+
+def test_uq_blob_without_step_and_no_step_given_is_decode_error():
+    """The blob, not the caller, says the step is not in it: a DecodeError naming step=."""
+    mu = np.linspace(-1.0, 1.0, 4)
+    step = np.array([0.5, 0.25, 0.5, 0.25])
+    msg = rcc.UQ().encode(rcc.Uniform(mu - step / 2, mu + step / 2), P, seed=1, step=step)
+    with pytest.raises(DecodeError, match="step="):
+        rcc.UQ().decode(msg.to_bytes(), P)
+    np.testing.assert_array_equal(rcc.UQ().decode(msg.to_bytes(), P, step=step), msg.sample)
