@@ -229,7 +229,7 @@ def speed_rows(dim: int = 64, batch: int = 2**15, repeats: int = 5, uq_elements:
         w = BitWriter()
         write_zipf_index(w, index, 10)
         payload, nbits = w.getvalue()
-        blob = pack(Container("pfr", (10, 0), 1, (dim,), payload, nbits))
+        blob = pack(Container("pfr", (10, 0), 1, (dim,), payload, nbits), prior=p)
         PFR().decode(blob, p)
         t0 = time.perf_counter()
         for _ in range(200):
