@@ -35,6 +35,7 @@ header field costs real bits, so it is lean)::
     varints    T, N, D, seed            steps, points, dimensions, shared seed (< 2^63)
     [pfr/orc/mrc only: 4  chunk_bits (float32);  varint count;  count varints: the rcc container
                parameters common to all steps (inner method, N, ...)]
+    2          header check h = CRC32(fingerprint || every byte above) mod 2^16
     --- the T steps, in sending order (i = T .. 1) ---
     uq:        varint L                 bytes of the rcc.UQStream payload
                T - 1 varints            stream words needed for steps 1..k < T, as increments
@@ -50,8 +51,14 @@ bytes with the check fields left out || z_k) mod 2^16``, where ``z_k`` is the la
 k as float64 (N, D), C order, little endian. The encoder knows z_k; the decoder recomputes it
 and compares, so a decoded step is right, or a ``DecodeError`` names the step: this catches a
 corrupted byte, another model, and a desynchronised float computation of the priors (another
-machine), at the step where it happens. It costs 16 bits per step (``EncodeResult.check_bytes``);
+machine), at the step where it happens. It costs 16 bits per step, plus 16 for the header
+(``EncodeResult.check_bytes``);
 a wrong step passes it with probability 2^-16.
+
+The header check is verified before any work: a header whose point count, seed or channel
+parameters were damaged (or a file of another model) is refused before the network runs on
+N points. It cannot stop a file crafted with the model in hand: for those the work is bounded by
+``max_elements`` alone (below).
 
 Prefixes: :func:`decode` finds out by itself whether it was given a complete file (the trailing
 CRC32 checks out: all steps and x are decoded) or a byte prefix of one: then every whole step the
@@ -688,7 +695,8 @@ class EncodeResult:
         (i = T .. 1). For ``uq`` (one stream for all steps) the stream record's bytes (L, word
         table, payload) split by ``step_bits_real``, rounded so that they add up to the record.
     check_bytes : int
-        Bytes of the per-step checks (2 per step): what the integrity of prefixes costs.
+        Bytes of the header check and the per-step checks (2 each, 2 (T + 1) in all): what the
+        integrity of prefixes costs.
     step_bits_real : np.ndarray (T,) or None
         ``uq``: each step's share of the stream record in bits (the ANS stream's growth while
         coding it, plus an equal part of the framing); None for the other channels.
@@ -794,6 +802,11 @@ def _default_channel(hierarchy: str) -> str:
     return "uq" if hierarchy == "uniform" else "pfr"
 
 
+def _header_check(fingerprint: int, head: bytes) -> bytes:
+    """The 2-byte check of the header (everything before it) under the model's fingerprint."""
+    return struct.pack("<H", _crc(fingerprint, head) & 0xFFFF)
+
+
 def _head(hierarchy: str, channel: str, T: int, N: int, D: int, seed: int, ch) -> bytes:
     head = bytearray(MAGIC)
     head.append(VERSION << 4 | _HIER[hierarchy] << 3 | _CHAN[channel])
@@ -882,7 +895,7 @@ def encode(
             info = dict(getattr(ch, "last_info", {}))
             step_info.append(info)
             if "num_chunks" in info:
-                bar.set_postfix(chunks=info["num_chunks"], candidates=info["num_candidates"], refresh=False)
+                bar.set_postfix(chunks=info["num_chunks"], candidates=info["num_candidates"], refresh=True)
             bar.update()
         head = _head(hierarchy, channel, T, N, D, seed, ch)
         checks = _Checks(fp, head)
@@ -900,7 +913,7 @@ def encode(
                 done = n
                 body += checks.check(zk)
             body += payload
-            prefix_bytes = [len(head) + len(table) + CHECK_BYTES * T + n for n in need]
+            prefix_bytes = [len(head) + CHECK_BYTES + len(table) + CHECK_BYTES * T + n for n in need]
             # whole bytes per step: rounded cumulative shares (they sum to the record's bytes)
             ends = np.round(np.cumsum(step_bits_real) / 8.0).astype(np.int64)
             ends[-1] = len(table) + len(payload)
@@ -910,11 +923,11 @@ def encode(
             for rec, zk in zip(records, latents):
                 checks.feed(rec)
                 body += rec + checks.check(zk)
-                prefix_bytes.append(len(head) + len(body))
+                prefix_bytes.append(len(head) + CHECK_BYTES + len(body))
             step_bytes = [len(rec) for rec in records]
         nll = float(m.data_nll(z, x).sum()) / np.log(2.0)
         words = _encode_data(m, z, x)
-    out = bytearray(head) + body + words
+    out = bytearray(head) + _header_check(fp, head) + body + words
     out += struct.pack("<I", _crc(fp, out))
     return EncodeResult(
         blob=bytes(out),
@@ -934,7 +947,7 @@ def encode(
         latents=latents,
         step_bits_real=step_bits_real,
         prefix_bytes=[int(b) for b in prefix_bytes],
-        check_bytes=CHECK_BYTES * T,
+        check_bytes=CHECK_BYTES * (T + 1),
     )
 
 
@@ -1058,12 +1071,13 @@ def decode(
     r.pos = hdr["_offset"]
     try:
         ch.read_header(r)
+        head_end = r.pos
+        if r.take(CHECK_BYTES) != _header_check(fp, blob[:head_end]):
+            _raise("the header fails its check: the file is corrupted, or was made with another model")
     except _Truncated:
         if complete:
             raise
         held, head_end = 0, None
-    else:
-        head_end = r.pos
     streaming = getattr(ch, "streaming", False)
     if head_end is None:
         pass
@@ -1114,7 +1128,7 @@ def decode(
                        "float arithmetic differs from the encoder's" + (" (the file's CRC32 is intact)" if complete else ""))
         if damaged_tail:  # the steps check out (so the model is right), the file's CRC does not
             _raise(f"the file holds all {T} steps, but the bytes after them fail the file's CRC32: its data "
-                   f"term is corrupted or truncated (num_steps={T} decodes the steps alone)")
+                   f"term is corrupted or truncated (num_steps={T}, or rcc-diffusion decompress --steps {T}, decodes the steps alone)")
         if complete and num_steps is None:
             if streaming:
                 try:

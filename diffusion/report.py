@@ -32,13 +32,14 @@ __all__ = ["evaluate", "run_report", "demo", "format_steps", "format_totals", "g
 
 
 def evaluate(model, x=None, channel: str | None = None, seed: int = 0, progressive: bool = True,
-             recon_seed: int = 0, nelbo_seed: int = 0) -> dict:
+             recon_seed: int = 0, nelbo_seed: int = 0, progress: bool = False) -> dict:
     """Compress ``x`` (default: seed-0 swirl) with ``model`` through ``channel``; decode; measure.
+    ``progress``: a progress bar over the encoder's steps on stderr.
 
     Returns a JSON-ready dict (bits per dimension unless a key says otherwise):
     ``steps`` (list of per-step dicts: ``k``, ``i``, ``kl``, ``nelbo_term``, ``real``,
     ``real_over_kl``, ``seconds``, channel diagnostics), ``nelbo`` (model NELBO and its terms),
-    ``kl_total``, ``data_nll``, ``data_real``, ``header``, ``checks`` (the per-step checks, 16
+    ``kl_total``, ``data_nll``, ``data_real``, ``header``, ``checks`` (the header and per-step checks, 16
     bits a step: what the integrity of prefixes costs), ``real_total``, ``encode_seconds``,
     ``decode_seconds``, ``lossless`` (bool) and, if ``progressive``, ``progressive`` (list over
     k = 0..T of cumulative real bits and PSNR / sliced-Wasserstein of each reconstruction).
@@ -46,7 +47,7 @@ def evaluate(model, x=None, channel: str | None = None, seed: int = 0, progressi
     x = _data.swirl() if x is None else np.asarray(x)
     n = x.size
     t0 = time.perf_counter()
-    res = codec.encode(model, x, channel=channel, seed=seed)
+    res = codec.encode(model, x, channel=channel, seed=seed, progress=progress)
     enc_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     dec = codec.decode(res.blob, model)
@@ -152,7 +153,7 @@ def format_steps(r: dict) -> str:
     )
     lines.append(
         f"  data term: NLL {r['data_nll']:.4f}, real {r['data_real']:.4f};  header+CRC {r['header']:.4f};  "
-        f"step checks {r['checks']:.4f} ({r['check_bytes']} bytes);  prior term (not sent) {r['nelbo']['prior']:.4f}"
+        f"checks {r['checks']:.4f} ({r['check_bytes']} bytes: header and steps);  prior term (not sent) {r['nelbo']['prior']:.4f}"
     )
     lines.append(
         f"  total: NELBO {r['nelbo']['total']:.4f}, KL+data {r['kl_total'] + r['data_nll']:.4f}, "
@@ -298,6 +299,8 @@ def run_report(out_dir="out", quick: bool = False, gaussian_channel: str = "pfr"
     max_real_gaussian_T : int
         Gaussian checkpoints with larger T are run with the ideal channel only (thousands of
         chunked messages would take long).
+    verbose : bool
+        Print the tables, and show a progress bar over each encoder's steps on stderr.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -315,7 +318,8 @@ def run_report(out_dir="out", quick: bool = False, gaussian_channel: str = "pfr"
     torch.set_num_threads(1)
     for h, t, ch in configs:
         model = load_model(checkpoint_path(h, t))
-        r = evaluate(model, channel=ch, progressive=(ch != "ideal") or (h == "gaussian" and t > max_real_gaussian_T))
+        r = evaluate(model, channel=ch, progressive=(ch != "ideal") or (h == "gaussian" and t > max_real_gaussian_T),
+                     progress=verbose)
         results.append(r)
         if verbose and ch != "ideal":
             print(format_steps(r))

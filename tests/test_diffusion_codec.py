@@ -56,7 +56,7 @@ def test_lossless_round_trip(hierarchy, channel, uniform_model, gaussian_model):
     np.testing.assert_array_equal(out.z, res.latents[-1])
     assert len(res.step_bytes) == m.num_steps
     assert len(res.blob) == sum(res.step_bytes) + res.check_bytes + res.data_bytes + res.header_bytes
-    assert res.check_bytes == codec.CHECK_BYTES * m.num_steps
+    assert res.check_bytes == codec.CHECK_BYTES * (m.num_steps + 1)  # the header's and each step's
     assert np.all(res.kl_bits >= 0)
     real = res.step_bits.sum()
     if channel == "uq":
@@ -141,12 +141,12 @@ def test_corrupted_files_raise_clear_errors(uniform_model, gaussian_model):
     with pytest.raises(ValueError, match="hierarchy"):
         codec.decode(bytes(blob), gaussian_model)
     other = diffusion.make("uniform", steps=m.num_steps, hidden=16)
-    with pytest.raises(rcc.DecodeError, match="step 1 .* fails its check"):  # no file's CRC: a prefix
+    with pytest.raises(rcc.DecodeError, match="header fails its check"):  # before any work
         codec.decode(bytes(blob), other)
     # a corrupted stream inside a prefix (no CRC) is caught by the channel: the first pop reads
     # the top of the ANS stack (stored first, after the record's length and table) and its
     # check symbol
-    pos = res.header_bytes - 4
+    pos = res.header_bytes - 4 + codec.CHECK_BYTES  # after the header and its check
     for _ in range(m.num_steps):  # the payload length, then T - 1 table entries
         _, pos = decode_varint(bytes(blob), pos)
     pos += codec.CHECK_BYTES * m.num_steps  # the per-step checks
@@ -324,12 +324,12 @@ def test_sample_lean_measures_the_pull_towards_the_prior():
 
 
 def test_report_shows_what_the_step_checks_cost(uniform_model):
-    """`rcc-diffusion report` tables and JSON carry the per-step checks: 16 bits a step."""
+    """`rcc-diffusion report` tables and JSON carry the checks: 16 bits a step and 16 for the header."""
     from diffusion import report
 
     r = report.evaluate(uniform_model, x=X, channel="uq", progressive=False)
-    assert r["check_bytes"] == 2 * uniform_model.num_steps
-    assert r["checks"] == pytest.approx(16 * uniform_model.num_steps / X.size)
+    assert r["check_bytes"] == 2 * (uniform_model.num_steps + 1)
+    assert r["checks"] == pytest.approx(16 * (uniform_model.num_steps + 1) / X.size)
     assert r["real_total"] == pytest.approx(8 * r["file_bytes"] / X.size)
-    assert f"step checks {r['checks']:.4f} ({r['check_bytes']} bytes)" in report.format_steps(r)
+    assert f"checks {r['checks']:.4f} ({r['check_bytes']} bytes: header and steps)" in report.format_steps(r)
     assert "checks" in report.format_totals([r]).splitlines()[0]

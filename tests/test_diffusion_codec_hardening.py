@@ -77,11 +77,13 @@ def test_step_lengths_are_bounded_by_the_bytes_present(gaussian_model):
     head = _crafted(gaussian_model, "pfr", 4, 2, b"", False)
     chan = codec.make_channel("pfr")
     chan.params = (1, 2, 3)
-    body = chan.header() + encode_varint(2**60) + bytes(20)
+    fp = codec._fingerprint(gaussian_model)
+    check = codec._header_check(fp, head + chan.header())  # a header crafted with the model in hand
+    body = chan.header() + check + encode_varint(2**60) + bytes(20)
     out = codec.decode(head + body, gaussian_model)
     assert out.steps_decoded == 0 and not out.complete
     blob = head + body
-    blob += struct.pack("<I", codec._crc(codec._fingerprint(gaussian_model), blob))
+    blob += struct.pack("<I", codec._crc(fp, blob))
     with pytest.raises(rcc.DecodeError, match="corrupted"):
         codec.decode(blob, gaussian_model)
 
@@ -154,7 +156,7 @@ def test_every_single_byte_flip_of_a_prefix_is_caught(files, channel):
 def _uq_payload_len(res) -> int:
     from rcc.coding import decode_varint
 
-    return decode_varint(res.blob, res.header_bytes - 4)[0]
+    return decode_varint(res.blob, res.header_bytes - 4 + codec.CHECK_BYTES)[0]  # after the header check
 
 
 def test_a_desynchronised_prior_is_caught_at_its_step(files, monkeypatch):
@@ -176,9 +178,9 @@ def test_a_desynchronised_prior_is_caught_at_its_step(files, monkeypatch):
     np.testing.assert_array_equal(codec.decode(res.blob, model, num_steps=2).z, res.latents[1])
 
 
-def test_check_bytes_cost_two_bytes_a_step(files):
+def test_check_bytes_cost_two_bytes_a_step_and_two_for_the_header(files):
     for model, res in files.values():
-        assert res.check_bytes == 2 * model.num_steps
+        assert res.check_bytes == 2 * (model.num_steps + 1)
         assert len(res.blob) == sum(res.step_bytes) + res.check_bytes + res.data_bytes + res.header_bytes
         assert res.total_bits == 8 * len(res.blob)
 

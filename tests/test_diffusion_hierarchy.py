@@ -18,11 +18,11 @@ from diffusion.distributions import (
     log_sigmoid_diff,
 )
 from diffusion.schedules import LinearGamma, discrete_times, step_coefficients
-from diffusion.train import CHECKPOINT_DIR
+from diffusion.train import checkpoint_path, shipped_checkpoints
 
 torch.set_num_threads(1)
 
-SHIPPED = sorted(CHECKPOINT_DIR.glob("*.pt"))
+SHIPPED = [checkpoint_path(h, t) for h, t in shipped_checkpoints()]
 
 
 # ------------------------------------------------------------------------------------ data
@@ -297,7 +297,6 @@ def test_why_the_uniform_nelbo_does_not_approach_the_gaussian_one():
 
 
 # ------------------------------------------------------------------------------------ shipped checkpoints
-@pytest.mark.skipif(not SHIPPED, reason="no shipped checkpoints yet")
 def test_shipped_checkpoints_load_and_are_small():
     total = sum(p.stat().st_size for p in SHIPPED)
     assert total < 6.5e6, f"shipped checkpoints take {total / 1e6:.2f} MB"
@@ -313,7 +312,6 @@ def test_shipped_checkpoints_load_and_are_small():
         assert torch.equal(v, w), k
 
 
-@pytest.mark.skipif(not (CHECKPOINT_DIR / "uniform_T5.pt").exists(), reason="no uniform_T5 checkpoint")
 def test_shipped_uniform_T5_reaches_paper_rate():
     """UQDM, learned variance, T = 5 on seed-0 swirl: the paper reports about 8 bits/dim."""
     m = diffusion.load_pretrained("uniform", 5)
