@@ -7,7 +7,7 @@ What is checked, and why:
 * exactness: KS tests of decoded samples against q at fixed seeds;
 * the race itself: the batched, parallel race gives the index of a naive one-candidate-at-a-time
   race (tests/naive.py);
-* the cost: mean real bits under KL + log2(KL + 1) + 4, and E log2 K as in REFERENCES.md;
+* the cost: mean real bits under KL + log2(KL + 1) + 4, and E log2 K as in docs/references.md;
 * decoding is O(d) whatever the index (index 2**40);
 * golden bitstreams, so that any format change is deliberate;
 * every error path: ValueError for bad arguments, DecodeError for bad blobs.
@@ -42,7 +42,7 @@ PROPERTY = settings(max_examples=60, deadline=None, derandomize=True,
 KS_P_MIN = 1e-3
 LN2 = math.log(2.0)
 
-# The two pairs of REFERENCES.md ("Exact PFR, p = N(0, 1)"), with E log2 K over 4000 runs.
+# The two pairs of docs/references.md ("Exact PFR, p = N(0, 1)"), with E log2 K over 4000 runs.
 P_STD = rcc.Gaussian(0.0, 1.0)
 Q_REF1 = rcc.Gaussian(1.0, 0.5)  # KL 1.18 bits, E log2 K 1.09
 Q_REF2 = rcc.Gaussian(2.0, 0.3)  # KL 3.97 bits, E log2 K 3.39
@@ -301,7 +301,7 @@ def test_mean_bits_under_kl_bound(kl):
 
 @pytest.mark.parametrize("name, expected, tol", [("ref1", 1.09, 0.10), ("ref2", 3.39, 0.15)])
 def test_expected_log_index_matches_references(name, expected, tol):
-    """E log2 K over 4000 seeds reproduces REFERENCES.md (N(1, 0.5^2): 1.09; N(2, 0.3^2): 3.39,
+    """E log2 K over 4000 seeds reproduces docs/references.md (N(1, 0.5^2): 1.09; N(2, 0.3^2): 3.39,
     independent simulations) within 0.10 / 0.15 bits, and stays under KL + 1.53 (the PFR bound)."""
     msgs = _messages(name, 4000)
     log_k = np.log2([m.info["index"] for m in msgs])
