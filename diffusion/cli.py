@@ -1,4 +1,7 @@
-"""``rcc-diffusion`` (also ``python -m diffusion``): train, compress, decompress, report, tradeoff.
+"""``rcc-diffusion`` (also ``python -m diffusion``): demo, train, compress, decompress, report,
+tradeoff, fuzz.
+
+    rcc-diffusion demo [--out out/demo]                    # the main job: both hierarchies, real files
 
     rcc-diffusion train --hierarchy uniform --steps 5 --iters 6000 --state runs/u5.state \\
         --export my_uniform_T5.safetensors
@@ -7,6 +10,7 @@
     rcc-diffusion decompress swirl.rccd -o swirl.npy [--steps K]
     head -c 300 swirl.rccd | rcc-diffusion decompress - -o coarse.npy  # a prefix: its first steps
     rcc-diffusion report --out out/ [--quick]
+    rcc-diffusion fuzz --cases 200 [--seed S] [--json PATH]   # mutated files and prefixes
 
 It behaves like gzip or zstd: a bad input or argument is one line on stderr
 (``rcc-diffusion: error: ...``) and exit status 2, found before any work; an existing output is
@@ -256,6 +260,34 @@ def _cmd_report(args) -> int:
     return 0
 
 
+def _machine() -> str:
+    import os
+    import platform
+
+    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def _cmd_demo(args) -> int:
+    import time
+
+    from .report import demo
+
+    _check_out_dir(args.out)
+    t0 = time.perf_counter()
+    demo(out_dir=args.out, gaussian_channel=args.gaussian_channel, verbose=not args.quiet)
+    _say(args, f"# plots and JSON in {args.out}/")
+    _say(args, f"# demo took {time.perf_counter() - t0:.0f} s on {_machine()}")
+    return 0
+
+
+def _cmd_fuzz(args) -> int:
+    from .fuzz import run
+
+    if args.json is not None:
+        _check_output(args.json, args.force)
+    return run(cases=args.cases, seed=args.seed, json_path=args.json, progress=not args.quiet)
+
+
 def _cmd_tradeoff(args) -> int:
     from .report import truncation_tradeoff
 
@@ -276,6 +308,14 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     common.add_argument("-f", "--force", action="store_true", help="overwrite existing outputs")
     sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
+
+    m = sub.add_parser("demo", help="compress the swirl data with both hierarchies from the shipped checkpoints: "
+                                    "real files, lossless round trips, plots and JSON", parents=[common])
+    m.add_argument("--out", default="out/demo",
+                   help="directory for plots and JSON (default out/demo; its files are regenerated)")
+    m.add_argument("--gaussian-channel", default="pfr", choices=["pfr", "orc", "mrc", "ideal"],
+                   help="rcc channel for the Gaussian hierarchy's steps (default pfr)")
+    m.set_defaults(func=_cmd_demo)
 
     t = sub.add_parser("train", help="train a hierarchy on swirl (CPU)", parents=[common])
     t.add_argument("--hierarchy", choices=["gaussian", "uniform"], default="uniform")
@@ -341,6 +381,13 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--grid", choices=["full", "layouts"], default="full",
                    help="full: every truncation setting; layouts: the earlier default against even 12 / 10")
     o.set_defaults(func=_cmd_tradeoff)
+
+    z = sub.add_parser("fuzz", help="mutated files, prefixes and crafted headers against the decoder; counts of "
+                                    "outcomes (exit 1 if a case failed)", parents=[common])
+    z.add_argument("--cases", type=_int(1), default=200, help="number of cases (default 200)")
+    z.add_argument("--seed", type=_int(0), default=0, help="seed of the mutations (default 0)")
+    z.add_argument("--json", metavar="PATH", help="also write the counts as JSON (kept unless -f)")
+    z.set_defaults(func=_cmd_fuzz)
     return p
 
 

@@ -1,4 +1,5 @@
-"""Fuzzing the diffusion file decoder (``rcc fuzz --diffusion``; see :mod:`rcc.fuzz`).
+"""Fuzzing the diffusion file decoder: ``rcc-diffusion fuzz --cases N`` (the runner, the raw
+mutations and the outcomes are :mod:`rcc.fuzz`'s; figures in docs/reliability.md).
 
 Files of the seed-0 swirl set's first 64 points, encoded once per process with the shipped
 uniform (T = 3, UQ stream) and Gaussian (T = 3, chunked PFR) checkpoints, are mutated:
@@ -22,19 +23,27 @@ import functools
 import numpy as np
 
 from rcc.coding import decode_varint, encode_varint
-from rcc.fuzz import _outcome, _raw
+from rcc.fuzz import mutate_bytes, outcome, run_cases
 
-__all__ = ["jobs", "fuzz_case"]
+__all__ = ["run", "jobs", "fuzz_case", "TARGETS"]
 
 _NUM_POINTS = 64
 _STEPS = 3
 TARGETS = tuple(f"{h}-{m}" for h in ("uniform", "gaussian") for m in ("file", "prefix", "points", "huge"))
 
 
-def jobs(cases: int) -> list[str]:
-    """Targets of the diffusion cases: one per 10 rcc cases, at least one of each."""
-    n = max(len(TARGETS), cases // 10)
-    return [TARGETS[i % len(TARGETS)] for i in range(n)]
+def run(cases: int = 200, seed: int = 0, json_path: str | None = None, progress: bool = True) -> int:
+    """Fuzz ``cases`` diffusion cases spread evenly over :data:`TARGETS` (each a decode of a
+    64-point file: about 0.1 s); print the outcome table (:func:`rcc.fuzz.run_cases`); 0 if no
+    case failed, else 1."""
+    if isinstance(cases, bool) or not isinstance(cases, int) or cases < 1:
+        raise ValueError(f"cases must be a positive int; got {cases!r}")
+    return run_cases(jobs(cases), fuzz_case, seed=seed, json_path=json_path, progress=progress)
+
+
+def jobs(cases: int) -> list[tuple[str, int]]:
+    """The ``(target, case)`` pairs of ``cases`` cases, the targets in turn."""
+    return [(TARGETS[i % len(TARGETS)], i) for i in range(cases)]
 
 
 @functools.lru_cache(maxsize=None)
@@ -67,7 +76,8 @@ def _with_points(blob: bytes, n: int, model=None) -> bytes:
 
 
 def fuzz_case(target: str, case_seed: int, seed: int):
-    """Run one diffusion case; return (mutation, outcome, seconds) as :func:`rcc.fuzz.fuzz_case`."""
+    """Run one diffusion case; return (mutation, outcome, seconds) as :func:`rcc.fuzz.fuzz_case`
+    (``target`` in :data:`TARGETS`, e.g. "uniform-prefix")."""
     from . import codec
 
     hierarchy, mutation = target.split("-")
@@ -75,17 +85,17 @@ def fuzz_case(target: str, case_seed: int, seed: int):
     rng = np.random.default_rng([seed, 1_000_003, case_seed])
     T = enc.num_steps
     if mutation == "file":
-        blob = _raw(rng, enc.blob)
+        blob = mutate_bytes(rng, enc.blob)
     elif mutation == "prefix":
         k = int(rng.integers(1, T + 1))
-        blob = _raw(rng, enc.blob[: enc.prefix_bytes[k - 1]])
+        blob = mutate_bytes(rng, enc.blob[: enc.prefix_bytes[k - 1]])
     else:
         base = enc.blob if rng.random() < 0.5 else enc.blob[: enc.prefix_bytes[0]]
         if mutation == "points":
             blob = _with_points(base, int(rng.integers(2**11, 2**22 + 1)))
         else:
             blob = _with_points(base, 2 ** int(rng.integers(24, 41)), model)
-    kind, res, elapsed = _outcome(lambda: codec.decode(blob, model), 60.0, 512 * 2**20)
+    kind, res, elapsed = outcome(lambda: codec.decode(blob, model), 60.0, 512 * 2**20)
     if kind == "returned":
         kind = _check(res, enc, x, mutation)
     return mutation, kind, elapsed

@@ -1,6 +1,7 @@
-"""Command line: ``rcc demo`` (diffusion compression of the swirl data, the main job),
-``rcc bench`` (coding-cost tables, ``--speed`` for throughput ratios) and ``rcc fuzz`` (mutated
-and crafted inputs against every decoder).
+"""Command line: ``rcc bench`` (coding-cost tables, ``--speed`` for throughput ratios) and
+``rcc fuzz`` (mutated and crafted inputs against every decoder). The diffusion demo is
+``rcc-diffusion demo`` (:mod:`diffusion.cli`): ``rcc`` needs no torch and never imports
+``diffusion``.
 
 Also runs as ``python -m rcc``. Like gzip: a bad argument or output is one line on stderr
 (``rcc: error: ...``) and exit status 2, found before any work; an existing ``--json`` file is
@@ -14,7 +15,6 @@ import json
 import math
 import platform
 import sys
-import time
 from pathlib import Path
 
 __all__ = ["main"]
@@ -161,29 +161,11 @@ def _bench(args) -> int:
     return 0
 
 
-def _demo(args) -> int:
-    if Path(args.out).exists() and not Path(args.out).is_dir():
-        raise UsageError(f"--out {args.out} exists and is not a directory")
-    try:
-        import diffusion
-    except ImportError as err:  # torch is an optional dependency of rcc
-        raise UsageError(
-            f"rcc demo needs the diffusion extra ({err}); install it with: pip install 'rcc-toolkit[diffusion]'"
-        ) from None
-    t0 = time.perf_counter()
-    diffusion.demo(out_dir=args.out, gaussian_channel=args.gaussian_channel, verbose=not args.quiet)
-    if not args.quiet:
-        print(f"# plots and JSON in {args.out}/")
-        print(f"# demo took {time.perf_counter() - t0:.0f} s on {_machine()}")
-    return 0
-
-
 def _fuzz(args) -> int:
     from .fuzz import run
 
     _check_output(args.json, args.force)
-    return run(cases=args.cases, seed=args.seed, json_path=args.json, diffusion=args.diffusion,
-               progress=not args.quiet)
+    return run(cases=args.cases, seed=args.seed, json_path=args.json, progress=not args.quiet)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -206,19 +188,11 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
     b.add_argument("-f", "--force", action="store_true", help="overwrite an existing --json file")
     b.set_defaults(func=_bench)
-    d = sub.add_parser("demo", help="compress the swirl data with Gaussian and uniform diffusion (needs torch)",
-                       parents=[common])
-    d.add_argument("--out", default="out/demo",
-                   help="directory for plots and JSON (default out/demo; its files are regenerated)")
-    d.add_argument("--gaussian-channel", default="pfr", choices=["pfr", "orc", "mrc", "ideal"],
-                   help="rcc channel for the Gaussian hierarchy's steps (default pfr)")
-    d.set_defaults(func=_demo)
     f = sub.add_parser("fuzz", help="mutated and crafted inputs against every decoder; counts of outcomes",
                        parents=[common])
     f.add_argument("--cases", type=_int(1), default=2000, help="number of cases (default 2000)")
     f.add_argument("--seed", type=_int(0), default=0, help="seed of the mutations (default 0)")
     f.add_argument("--json", metavar="PATH", help="also write the counts as JSON")
-    f.add_argument("--diffusion", action="store_true", help="also fuzz rcc-diffusion files (needs torch)")
     f.add_argument("-f", "--force", action="store_true", help="overwrite an existing --json file")
     f.set_defaults(func=_fuzz)
     try:

@@ -19,9 +19,9 @@ applies one of:
   come push by push); its check symbols catch most wrong priors, and a wrong sample there is
   counted as ``silent``, not as a failure (the documented promise).
 
-With ``diffusion=True`` (needs torch) the diffusion file is fuzzed too (:mod:`diffusion.fuzz`):
-mutated complete files and mutated byte prefixes, where a decoded prefix must equal the
-encoder's latents step for step.
+The diffusion file has its own fuzzer, ``rcc-diffusion fuzz`` (:mod:`diffusion.fuzz`), built on
+the public pieces here: :func:`mutate_bytes`, :func:`outcome` and :func:`run_cases`. Nothing in
+``rcc`` imports ``diffusion``.
 
 Outcomes per case: ``error`` (a DecodeError), ``decoded`` (an array of the right shape), and the
 failures ``crash`` (any other exception), ``accepted`` (a raw or huge mutation decoded),
@@ -50,7 +50,7 @@ from .orc import ORC
 from .pfr import PFR
 from .uq import UQ, UQStream
 
-__all__ = ["run", "Case", "FAILURES"]
+__all__ = ["run", "run_cases", "outcome", "mutate_bytes", "Case", "FAILURES"]
 
 FAILURES = ("crash", "accepted", "wrong", "slow", "memory")
 _TIME_LIMIT = 10.0
@@ -139,7 +139,9 @@ TARGETS = {
 
 
 # ----------------------------------------------------------------------------------- mutations
-def _raw(rng, blob: bytes) -> bytes:
+def mutate_bytes(rng: np.random.Generator, blob: bytes) -> bytes:
+    """``blob`` with one raw mutation drawn from ``rng``: 1-3 bits flipped, a byte replaced, the
+    bytes truncated, 1-8 bytes appended, a byte deleted or a byte inserted."""
     b = bytearray(blob)
     kind = int(rng.integers(6))
     if kind == 0:  # flip 1-3 bits
@@ -217,9 +219,10 @@ def _wrong_prior(rng, p):
 
 
 # ------------------------------------------------------------------------------------- running
-def _outcome(fn: Callable, time_limit: float, memory_limit: int):
-    """Call ``fn``; return (kind, result, seconds): kind "returned", "error" (DecodeError),
-    "crash:<what>" (any other exception), "slow" or "memory" (limits exceeded; they win)."""
+def outcome(fn: Callable, time_limit: float, memory_limit: int):
+    """Call ``fn()``; return ``(kind, result, seconds)``: kind "returned", "error" (a
+    DecodeError), "crash:<what>" (any other exception), "slow" (over ``time_limit`` seconds) or
+    "memory" (over ``memory_limit`` bytes at peak, by tracemalloc); the limits win."""
     tracemalloc.start()
     t0 = time.perf_counter()
     try:
@@ -244,7 +247,7 @@ def fuzz_case(target: str, case_seed: int, seed: int, time_limit=_TIME_LIMIT, me
     case = TARGETS[target](rng, int(rng.integers(2**32)))
     mutation = ("raw", "reframed", "huge", "prior")[int(rng.integers(4))]
     if mutation == "raw":
-        blob = _raw(rng, case.blob)
+        blob = mutate_bytes(rng, case.blob)
         fn = lambda: case.decode(blob, case.prior)  # noqa: E731
     elif mutation == "reframed":
         blob = _reframe(case, lambda f: _mutate_fields(rng, f))
@@ -255,7 +258,7 @@ def fuzz_case(target: str, case_seed: int, seed: int, time_limit=_TIME_LIMIT, me
     else:
         prior = _wrong_prior(rng, case.prior)
         fn = lambda: case.decode(case.blob, prior)  # noqa: E731
-    kind, out, elapsed = _outcome(fn, time_limit, memory_limit)
+    kind, out, elapsed = outcome(fn, time_limit, memory_limit)
     if kind == "returned":
         kind = _classify(out, case, mutation, blob if mutation != "prior" else case.blob)
     return mutation, kind, elapsed
@@ -273,27 +276,33 @@ def _classify(out, case: Case, mutation: str, blob: bytes) -> str:
     return "decoded" if out.shape == declared else f"crash:decoded shape {out.shape}, declared {declared}"
 
 
-def run(cases: int = 2000, seed: int = 0, json_path: str | None = None, diffusion: bool = False,
-        progress: bool = True) -> int:
-    """Fuzz ``cases`` cases spread evenly over the targets; print a table; 0 if no failure, else 1."""
+def run(cases: int = 2000, seed: int = 0, json_path: str | None = None, progress: bool = True) -> int:
+    """Fuzz ``cases`` cases spread evenly over :data:`TARGETS`; print a table; 0 if no failure, else 1."""
+    _check_cases(cases)
+    names = list(TARGETS)
+    jobs = [(names[i % len(names)], i) for i in range(cases)]
+    return run_cases(jobs, fuzz_case, seed=seed, json_path=json_path, progress=progress)
+
+
+def _check_cases(cases) -> int:
     if isinstance(cases, bool) or not isinstance(cases, int) or cases < 1:
         raise ValueError(f"cases must be a positive int; got {cases!r}")
+    return cases
+
+
+def run_cases(jobs: list[tuple[str, int]], case_fn: Callable, seed: int = 0, json_path: str | None = None,
+              progress: bool = True) -> int:
+    """Run ``case_fn(target, case, seed) -> (mutation, outcome, seconds)`` on every ``(target,
+    case)`` of ``jobs``; print the outcome counts per target and mutation (a "crash:<what>"
+    outcome counts as "crash" and is listed); write them to ``json_path`` if given. Returns 0 if
+    no case failed (:data:`FAILURES`), else 1."""
     table: dict = defaultdict(Counter)
     crashes: list = []
     slowest = defaultdict(float)
-    names = list(TARGETS)
-    jobs = [(names[i % len(names)], i) for i in range(cases)]
-    if diffusion:
-        from diffusion import fuzz as dfuzz  # torch is needed only here
-
-        jobs += [(f"diffusion:{t}", i) for i, t in enumerate(dfuzz.jobs(cases))]
     bar = _progress(len(jobs), progress)
     t_start = time.perf_counter()
     for target, i in jobs:
-        if target.startswith("diffusion:"):
-            mutation, kind, elapsed = dfuzz.fuzz_case(target.split(":", 1)[1], i, seed)
-        else:
-            mutation, kind, elapsed = fuzz_case(target, i, seed)
+        mutation, kind, elapsed = case_fn(target, i, seed)
         if kind.startswith("crash:"):
             crashes.append(f"{target}/{mutation} case {i}: {kind[6:]}")
             kind = "crash"

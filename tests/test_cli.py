@@ -108,25 +108,10 @@ def test_bench_json_is_not_overwritten_without_force(tmp_path, capsys, no_bench)
 
 
 @pytest.mark.parametrize("argv", [["bench", "--seeds", "0"], ["bench", "--suite", "nope"], ["nope"], [],
-                                  ["fuzz", "--cases", "0"], ["fuzz", "--seed", "-1"], ["demo", "--gaussian-channel", "uq"]])
+                                  ["fuzz", "--cases", "0"], ["fuzz", "--seed", "-1"]])
 def test_bad_arguments_are_one_line(argv, capsys, no_bench):
     assert main(argv) == 2
     _one_error_line(capsys.readouterr().err)
-
-
-def test_demo_out_must_be_a_directory(tmp_path, capsys, monkeypatch):
-    import diffusion
-
-    def forbidden(*args, **kwargs):
-        raise AssertionError("the demo ran")
-
-    monkeypatch.setattr(diffusion, "demo", forbidden)
-    f = tmp_path / "file"
-    f.write_text("x")
-    assert main(["demo", "--out", str(f)]) == 2
-    err = capsys.readouterr().err
-    _one_error_line(err)
-    assert "not a directory" in err
 
 
 def test_fuzz_subcommand_runs(tmp_path, monkeypatch):
@@ -141,6 +126,6 @@ def test_fuzz_subcommand_runs(tmp_path, monkeypatch):
 
     monkeypatch.setattr(rcc.fuzz, "run", fake_run)
     path = tmp_path / "f.json"
-    assert main(["fuzz", "--cases", "7", "--seed", "3", "--json", str(path), "--diffusion", "-q"]) == 1
-    assert seen == {"cases": 7, "seed": 3, "json_path": str(path), "diffusion": True, "progress": False}
+    assert main(["fuzz", "--cases", "7", "--seed", "3", "--json", str(path), "-q"]) == 1
+    assert seen == {"cases": 7, "seed": 3, "json_path": str(path), "progress": False}
     assert main(["fuzz"]) == 1 and seen["cases"] == 2000 and seen["seed"] == 0 and seen["progress"] is True

@@ -216,13 +216,56 @@ def test_train_checks_outputs_before_training(tmp_path, capsys, no_work):
         _one_error_line(err)
 
 
-@pytest.mark.parametrize("cmd", ["report", "tradeoff"])
-def test_out_must_be_a_directory(tmp_path, capsys, cmd):
+@pytest.mark.parametrize("cmd", ["report", "tradeoff", "demo"])
+def test_out_must_be_a_directory(tmp_path, capsys, cmd, monkeypatch):
+    import diffusion.report
+
+    monkeypatch.setattr(diffusion.report, "demo", lambda *a, **k: pytest.fail("the demo ran"))
     f = tmp_path / "file"
     f.write_text("x")
     rc, _, err = _run([cmd, "--out", f], capsys)
     assert rc == 2 and "not a directory" in err
     _one_error_line(err)
+
+
+def test_demo_hands_its_arguments_to_the_report(tmp_path, capsys, monkeypatch):
+    """`rcc-diffusion demo` (was `rcc demo`) runs diffusion.report.demo; messages on stderr."""
+    import diffusion.report
+
+    seen = {}
+    monkeypatch.setattr(diffusion.report, "demo", lambda **kw: seen.update(kw))
+    rc, out, err = _run(["demo", "--out", tmp_path, "--gaussian-channel", "orc"], capsys)
+    assert rc == 0 and out == "" and "demo took" in err
+    assert seen == {"out_dir": str(tmp_path), "gaussian_channel": "orc", "verbose": True}
+    rc, _, err = _run(["demo", "--gaussian-channel", "uq"], capsys)
+    assert rc == 2
+    _one_error_line(err)
+
+
+def test_fuzz_hands_its_arguments_to_diffusion_fuzz(tmp_path, capsys, monkeypatch):
+    """`rcc-diffusion fuzz` (was `rcc fuzz --diffusion`) calls diffusion.fuzz.run; its exit status
+    is the run's; an existing --json is kept without -f."""
+    import diffusion.fuzz
+
+    seen = {}
+
+    def fake_run(**kwargs):
+        seen.update(kwargs)
+        return 1
+
+    monkeypatch.setattr(diffusion.fuzz, "run", fake_run)
+    path = tmp_path / "f.json"
+    assert cli.main(["fuzz", "--cases", "7", "--seed", "3", "--json", str(path), "-q"]) == 1
+    assert seen == {"cases": 7, "seed": 3, "json_path": str(path), "progress": False}
+    assert cli.main(["fuzz"]) == 1 and seen["cases"] == 200 and seen["seed"] == 0 and seen["progress"] is True
+    path.write_text("precious")
+    seen.clear()
+    rc, _, err = _run(["fuzz", "--json", path], capsys)
+    assert rc == 2 and "already exists" in err and seen == {} and path.read_text() == "precious"
+    for bad in (["fuzz", "--cases", "0"], ["fuzz", "--seed", "-1"]):
+        rc, _, err = _run(bad, capsys)
+        assert rc == 2
+        _one_error_line(err)
 
 
 def test_version_in_process(capsys):

@@ -44,14 +44,14 @@ def test_readme_diffusion_tour_runs():
     assert len(namespace["result"].blob) > 0
 
 
-def test_rcc_demo_main_job(tmp_path):
-    """`rcc demo`, the README's main job: both hierarchies decode losslessly from real files, the
-    uniform file stays near its NELBO, and the report files are written."""
+def test_rcc_diffusion_demo_main_job(tmp_path):
+    """`rcc-diffusion demo`, the README's main job: both hierarchies decode losslessly from real
+    files, the uniform file stays near its NELBO, and the report files are written."""
     import json
 
-    from rcc.cli import main
+    from diffusion.cli import main
 
-    assert main(["demo", "--out", str(tmp_path)]) == 0
+    assert main(["demo", "-q", "--out", str(tmp_path)]) == 0
     rows = json.loads((tmp_path / "diffusion_report.json").read_text())
     assert {(r["hierarchy"], r["channel"]) for r in rows} >= {("uniform", "uq"), ("gaussian", "pfr")}
     assert all(r["lossless"] for r in rows)

@@ -1,7 +1,8 @@
-"""`rcc fuzz`: mutated and crafted blobs give a result of the declared shape or a DecodeError.
+"""`rcc fuzz` and `rcc-diffusion fuzz`: mutated and crafted blobs and files give a result of the
+declared shape or a DecodeError.
 
-The fast test runs a small sample of every target and mutation; the slow one is the run recorded
-in docs/reliability.md (``rcc fuzz --cases 2000 --diffusion``).
+The fast tests run a small sample of every target and mutation; the slow ones are the runs
+recorded in docs/reliability.md (``rcc fuzz --cases 2000``, ``rcc-diffusion fuzz --cases 200``).
 """
 
 import json
@@ -47,9 +48,25 @@ def test_fuzz_rejects_bad_case_count():
         fuzz.run(cases=0, progress=False)
 
 
-@pytest.mark.slow
-def test_fuzz_full_run_with_diffusion_files(tmp_path):
+def test_diffusion_fuzz_smoke_every_target(tmp_path):
+    """One case of each diffusion target through the shared runner: no failure, every target."""
     pytest.importorskip("torch")
+    from diffusion import fuzz as dfuzz
+
     path = tmp_path / "fuzz.json"
-    assert fuzz.run(cases=2000, seed=0, json_path=str(path), diffusion=True, progress=False) == 0
-    assert _failures(json.loads(path.read_text())["rows"]) == 0
+    assert dfuzz.run(cases=len(dfuzz.TARGETS), seed=0, json_path=str(path), progress=False) == 0
+    rows = json.loads(path.read_text())["rows"]
+    assert {r["target"] for r in rows} == set(dfuzz.TARGETS) and _failures(rows) == 0
+    with pytest.raises(ValueError, match="cases"):
+        dfuzz.run(cases=0, progress=False)
+
+
+@pytest.mark.slow
+def test_fuzz_full_runs(tmp_path):
+    pytest.importorskip("torch")
+    from diffusion import fuzz as dfuzz
+
+    for name, run, cases in (("rcc", fuzz.run, 2000), ("diffusion", dfuzz.run, 200)):
+        path = tmp_path / f"{name}.json"
+        assert run(cases=cases, seed=0, json_path=str(path), progress=False) == 0
+        assert _failures(json.loads(path.read_text())["rows"]) == 0
