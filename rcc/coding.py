@@ -1,9 +1,18 @@
-"""Bit-granular prefix codes for single indices, and the varints of the container header.
+"""Bit-granular prefix codes (every one rcc uses lives here), and the varints of the container header.
 
 A message that carries one index (one PFR, ORC or MRC sample) is a few bits long. An ANS stream
 would spend 32-bit words and about 16 bits of state on it, so single indices get a prefix code of
 their own law, written bit by bit; streams of many symbols (UQ, chunked coding) go through
-``constriction`` instead (see :mod:`rcc.uq`).
+``constriction`` instead (see :mod:`rcc._ans`).
+
+The codes, all most significant bit first through :class:`BitWriter` / :class:`BitReader`:
+
+* truncated binary of ``k`` in ``[0, m)``: ``floor(log2 m)`` or one more bit
+  (:func:`write_truncated_binary`); a Hybrid bin index and the Golomb remainder;
+* Golomb(m) of ``n >= 0``: ``floor(n / m)`` in unary, the remainder in truncated binary;
+* Elias gamma of ``n >= 1``: ``floor(log2 n)`` zeros, then ``n`` in binary (:func:`write_gamma`);
+* the Zipf index code below; zigzag maps signed to unsigned integers (:func:`zigzag`);
+* LEB128 varints (byte-granular, the container header: :func:`encode_varint`).
 
 Index law of the Poisson functional representation (Li & El Gamal, "Strong functional
 representation lemma and applications to coding theorems", 2018): the index K >= 1 of the
@@ -14,7 +23,7 @@ the L mantissa bits of K uniformly. The code is a pure function of the integer `
 computed by encoder and decoder can desynchronise it; its length is
 ``L + floor(L / m) + 1 + ceil-or-floor(log2 m)`` bits. Since L <= 63, ``m`` is capped at
 :data:`MAX_GOLOMB` = 64, where the code of L is a flat 7 bits (a larger m would only cost more),
-so an index below 2**64 codes at any KL.
+so an index below 2**64 codes at any KL; :func:`check_golomb_param` is the one range check.
 """
 
 from __future__ import annotations
@@ -26,7 +35,15 @@ from .errors import DecodeError
 __all__ = [
     "BitWriter",
     "BitReader",
+    "write_truncated_binary",
+    "read_truncated_binary",
+    "truncated_binary_bits",
+    "write_gamma",
+    "read_gamma",
+    "zigzag",
+    "unzigzag",
     "golomb_param_for_kl",
+    "check_golomb_param",
     "write_zipf_index",
     "read_zipf_index",
     "zipf_index_bits",
@@ -132,41 +149,59 @@ def golomb_param_for_kl(kl_bits: float) -> int:
     return min(MAX_GOLOMB, max(1, math.ceil(-math.log(1.0 + rho) / math.log(rho) - 1e-9)))
 
 
+def write_truncated_binary(w: BitWriter, k: int, m: int) -> None:
+    """Truncated binary code of ``k`` in ``[0, m)``, ``m >= 1``: the first ``2**(b+1) - m``
+    values in ``b = floor(log2 m)`` bits, the others in ``b + 1`` (no bits for m = 1)."""
+    if not 0 <= k < m:
+        raise ValueError(f"truncated binary: k must be in [0, {m}); got {k}")
+    b = m.bit_length() - 1
+    cut = (1 << (b + 1)) - m
+    if k < cut:
+        w.write(k, b)
+    else:
+        w.write(k + cut, b + 1)
+
+
+def read_truncated_binary(rd: BitReader, m: int) -> int:
+    """Inverse of :func:`write_truncated_binary`: a value in ``[0, m)``."""
+    b = m.bit_length() - 1
+    cut = (1 << (b + 1)) - m
+    k = rd.read(b)
+    if k >= cut:
+        k = ((k << 1) | rd.read(1)) - cut
+    return k
+
+
+def truncated_binary_bits(k: int, m: int) -> int:
+    """Length in bits of the truncated binary code of ``k`` in ``[0, m)`` (log2 m if m = 2**b)."""
+    b = m.bit_length() - 1
+    return b if k < (1 << (b + 1)) - m else b + 1
+
+
 def _write_golomb(w: BitWriter, n: int, m: int) -> None:
     q, r = divmod(n, m)
     w.write_unary(q)
-    if m > 1:
-        b = (m - 1).bit_length()
-        cutoff = (1 << b) - m
-        if r < cutoff:
-            w.write(r, b - 1)
-        else:
-            w.write(r + cutoff, b)
+    write_truncated_binary(w, r, m)
 
 
 def _read_golomb(rd: BitReader, m: int, limit: int) -> int:
-    q = rd.read_unary(limit // m + 1)
-    r = 0
-    if m > 1:
-        b = (m - 1).bit_length()
-        cutoff = (1 << b) - m
-        r = rd.read(b - 1) if b > 1 else 0
-        if r >= cutoff:
-            r = ((r << 1) | rd.read(1)) - cutoff
-    n = q * m + r
+    n = rd.read_unary(limit // m + 1) * m + read_truncated_binary(rd, m)
     if n > limit:
         raise DecodeError(f"index bit length {n} exceeds {limit}: corrupted payload")
     return n
 
 
-def _check_m(m: int) -> None:
-    if not isinstance(m, int) or m < 1 or m > MAX_GOLOMB:
-        raise ValueError(f"Golomb parameter m must be an int in [1, {MAX_GOLOMB}]; got {m!r}")
+def check_golomb_param(m, *, error: type[Exception] = ValueError) -> int:
+    """``m`` if it is an int in ``[1, MAX_GOLOMB]``, else ``error`` naming it. Decoders reading
+    ``m`` from a header pass ``error=DecodeError``."""
+    if isinstance(m, bool) or not isinstance(m, int) or not 1 <= m <= MAX_GOLOMB:
+        raise error(f"Golomb parameter m must be an int in [1, {MAX_GOLOMB}]; got {m!r}")
+    return m
 
 
 def write_zipf_index(w: BitWriter, k: int, m: int) -> None:
     """Write index ``k >= 1`` (< 2**64): Golomb(m) code of floor(log2 k), then its mantissa."""
-    _check_m(m)
+    check_golomb_param(m)
     k = int(k)
     if not 1 <= k < 2**MAX_INDEX_BITS:
         raise ValueError(f"index must be in [1, 2**64); got {k}")
@@ -176,8 +211,9 @@ def write_zipf_index(w: BitWriter, k: int, m: int) -> None:
 
 
 def read_zipf_index(rd: BitReader, m: int) -> int:
-    """Inverse of :func:`write_zipf_index`; raises DecodeError on malformed input."""
-    _check_m(m)
+    """Inverse of :func:`write_zipf_index`; raises DecodeError on malformed input (an ``m``
+    out of range included: it comes from a header)."""
+    check_golomb_param(m, error=DecodeError)
     nbits = _read_golomb(rd, m, MAX_INDEX_BITS - 1)
     return (1 << nbits) | rd.read(nbits)
 
@@ -186,7 +222,7 @@ def zipf_index_bits(k, m: int):
     """Length in bits of the code of index ``k`` (int or integer array) with parameter ``m``."""
     import numpy as np
 
-    _check_m(m)
+    check_golomb_param(m)
     k = np.asarray(k, dtype=np.uint64)
     nbits = np.minimum(np.floor(np.log2(k.astype(np.float64))), 63).astype(np.int64)
     # float log2 can round up just below a power of two: correct with exact integer checks
@@ -198,6 +234,43 @@ def zipf_index_bits(k, m: int):
     else:
         rem = 0
     return q + 1 + rem + nbits
+
+
+# ----------------------------------------------------------------------------------------------
+# Elias gamma and zigzag
+# ----------------------------------------------------------------------------------------------
+
+
+def write_gamma(w: BitWriter, n: int) -> None:
+    """Elias gamma code of ``n >= 1``: floor(log2 n) zeros, then n in binary (2 floor(log2 n) + 1 bits)."""
+    n = int(n)
+    if n < 1:
+        raise ValueError(f"Elias gamma codes integers >= 1; got {n}")
+    nbits = n.bit_length()
+    w.write(0, nbits - 1)
+    w.write(n, nbits)
+
+
+def read_gamma(rd: BitReader, max_bits: int = 64) -> int:
+    """Inverse of :func:`write_gamma` for values below ``2**max_bits``; a longer code is a DecodeError."""
+    zeros = 0
+    while rd.read(1) == 0:
+        zeros += 1
+        if zeros >= max_bits:
+            raise DecodeError("Elias gamma code too long: corrupted payload")
+    return (1 << zeros) | rd.read(zeros)
+
+
+def zigzag(v: int) -> int:
+    """Signed to unsigned: 0, -1, 1, -2, 2, ... -> 0, 1, 2, 3, 4, ..."""
+    v = int(v)
+    return 2 * v if v >= 0 else -2 * v - 1
+
+
+def unzigzag(z: int) -> int:
+    """Inverse of :func:`zigzag` for ``z >= 0``."""
+    z = int(z)
+    return z >> 1 if z % 2 == 0 else -((z + 1) >> 1)
 
 
 # ----------------------------------------------------------------------------------------------

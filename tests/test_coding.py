@@ -1,4 +1,5 @@
-"""Bit I/O, the Golomb-Zipf index code and the varints of the container (rcc.coding).
+"""Bit I/O, the prefix codes (truncated binary, Elias gamma, zigzag, the Golomb-Zipf index code)
+and the varints of the container (rcc.coding).
 
 Round trips are property-based (hypothesis, derandomized so that runs are reproducible); every
 malformed input must raise rcc.DecodeError (a ValueError) and nothing else.
@@ -18,11 +19,19 @@ from rcc.coding import (
     MAX_GOLOMB,
     BitReader,
     BitWriter,
+    check_golomb_param,
     decode_varint,
     encode_varint,
     golomb_param_for_kl,
+    read_gamma,
+    read_truncated_binary,
     read_zipf_index,
+    truncated_binary_bits,
+    unzigzag,
+    write_gamma,
+    write_truncated_binary,
     write_zipf_index,
+    zigzag,
     zipf_index_bits,
 )
 
@@ -181,11 +190,23 @@ def test_zipf_index_out_of_range_is_value_error(k):
 
 @pytest.mark.parametrize("m", [0, -3, 65, 4096, 2.0, "4"])
 def test_golomb_parameter_validated(m):
-    """m must be an int in [1, 64] for the writer, the reader and the length function alike."""
-    for call in (lambda: write_zipf_index(BitWriter(), 3, m), lambda: read_zipf_index(BitReader(b"\x00"), m),
-                 lambda: zipf_index_bits(3, m)):
-        with pytest.raises(ValueError):
+    """m must be an int in [1, 64] for the writer, the reader and the length function alike; the
+    reader (m comes from a header) raises DecodeError."""
+    for call in (lambda: write_zipf_index(BitWriter(), 3, m), lambda: zipf_index_bits(3, m),
+                 lambda: check_golomb_param(m)):
+        with pytest.raises(ValueError, match="Golomb parameter") as info:
             call()
+        assert not isinstance(info.value, DecodeError)
+    with pytest.raises(DecodeError, match="Golomb parameter"):
+        read_zipf_index(BitReader(b"\x00"), m)
+    with pytest.raises(DecodeError, match="Golomb parameter"):
+        check_golomb_param(m, error=DecodeError)
+
+
+def test_golomb_parameter_bool_refused():
+    with pytest.raises(ValueError, match="Golomb parameter"):
+        check_golomb_param(True)
+    assert check_golomb_param(64) == 64
 
 
 @pytest.mark.parametrize("m", [1, 2, 7, 64])
@@ -298,3 +319,85 @@ def test_varint_out_of_range_is_value_error(value):
     """The encoder refuses values outside [0, 2**64)."""
     with pytest.raises(ValueError):
         encode_varint(value)
+
+
+# ----------------------------------------------------------------------------------------------
+# truncated binary, Elias gamma, zigzag
+# ----------------------------------------------------------------------------------------------
+
+
+@given(st.integers(1, 5000).flatmap(lambda m: st.tuples(st.just(m), st.lists(st.integers(0, m - 1), max_size=8))))
+@PROPERTY
+def test_truncated_binary_round_trip_and_length(m_ks):
+    m, ks = m_ks
+    w = BitWriter()
+    for k in ks:
+        write_truncated_binary(w, k, m)
+    data, nbits = w.getvalue()
+    assert nbits == sum(truncated_binary_bits(k, m) for k in ks)
+    rd = BitReader(data, nbits)
+    assert [read_truncated_binary(rd, m) for _ in ks] == ks
+    rd.finish()
+
+
+def test_truncated_binary_known_code_words():
+    """m = 5: b = 2, the first 2**3 - 5 = 3 values in 2 bits, the others in 3 (k + 3)."""
+    words = []
+    for k in range(5):
+        w = BitWriter()
+        write_truncated_binary(w, k, 5)
+        data, nbits = w.getvalue()
+        words.append(format(int.from_bytes(data, "big") >> (8 * len(data) - nbits), f"0{nbits}b"))
+    assert words == ["00", "01", "10", "110", "111"]
+    assert [truncated_binary_bits(k, 8) for k in range(8)] == [3] * 8
+    assert truncated_binary_bits(0, 1) == 0
+    # the lengths are optimal for a uniform k: Kraft sum exactly 1
+    for m in (1, 2, 3, 5, 6, 7, 100, 1023, 1024, 4097):
+        assert sum(2.0 ** -truncated_binary_bits(k, m) for k in range(m)) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("k, m", [(-1, 4), (4, 4), (0, 0)])
+def test_truncated_binary_out_of_range_is_value_error(k, m):
+    with pytest.raises(ValueError, match="truncated binary"):
+        write_truncated_binary(BitWriter(), k, m)
+
+
+@given(st.lists(st.integers(1, 2**64 - 1), max_size=10))
+@PROPERTY
+def test_gamma_round_trip_and_length(ns):
+    w = BitWriter()
+    for n in ns:
+        write_gamma(w, n)
+    data, nbits = w.getvalue()
+    assert nbits == sum(2 * (n.bit_length() - 1) + 1 for n in ns)
+    rd = BitReader(data, nbits)
+    assert [read_gamma(rd) for _ in ns] == ns
+    rd.finish()
+
+
+def test_gamma_known_code_words_and_bad_input():
+    w = BitWriter()
+    for n in (1, 2, 5):
+        write_gamma(w, n)
+    assert w.getvalue() == (bytes([0b10100010, 0b10000000]), 9)  # 1 | 010 | 00101
+    with pytest.raises(ValueError, match="gamma"):
+        write_gamma(BitWriter(), 0)
+    w = BitWriter()
+    write_gamma(w, 2**20)
+    data, nbits = w.getvalue()
+    with pytest.raises(DecodeError, match="too long"):
+        read_gamma(BitReader(data, nbits), max_bits=20)
+    with pytest.raises(DecodeError):  # truncated
+        read_gamma(BitReader(data, nbits - 1))
+
+
+@given(st.integers(-(2**40), 2**40))
+@PROPERTY
+def test_zigzag_round_trip(v):
+    z = zigzag(v)
+    assert z >= 0 and unzigzag(z) == v
+
+
+def test_zigzag_known_values():
+    assert [zigzag(v) for v in (0, -1, 1, -2, 2, -(2**30), 2**30)] == [0, 1, 2, 3, 4, 2**31 - 1, 2**31]
+    assert [unzigzag(z) for z in range(5)] == [0, -1, 1, -2, 2]
