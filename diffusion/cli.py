@@ -70,7 +70,7 @@ def _float(positive: bool):
     return parse
 
 
-def _size_step(s: str):
+def _size_multiple(s: str):
     return s if s == "auto" else _int(1)(s)
 
 
@@ -199,6 +199,9 @@ def _cmd_compress(args) -> int:
     from . import data as _data
 
     _check_output(args.output, args.force)
+    if args.size_step is not None:
+        print(f"{PROG}: warning: --size-step is deprecated; use --size-multiple", file=sys.stderr)
+        args.size_multiple = args.size_step
     x = _read_points(args.input) if args.input else _data.swirl(seed=args.data_seed)
     if args.num_points is not None:
         if args.num_points > x.shape[0]:
@@ -206,7 +209,7 @@ def _cmd_compress(args) -> int:
         x = x[: args.num_points]
     model = _load_model(args, args.hierarchy, args.steps)
     res = codec.encode(model, x, channel=args.channel, seed=args.seed, chunk_bits=args.chunk_bits,
-                       num_candidates=args.num_candidates, size_step=args.size_step, layout=args.layout,
+                       num_candidates=args.num_candidates, size_multiple=args.size_multiple, layout=args.layout,
                        headroom_bits=None if args.headroom_bits < 0 else args.headroom_bits,
                        progress=not args.quiet)
     _write_output(args.output, res.blob)
@@ -300,7 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     import rcc
 
     from .codec import (CHANNELS, DEFAULT_CHUNK_BITS, DEFAULT_HEADROOM_BITS, DEFAULT_LAYOUT, DEFAULT_NUM_CANDIDATES,
-                        DEFAULT_SIZE_STEP)
+                        DEFAULT_SIZE_MULTIPLE)
 
     p = _Parser(prog=PROG, description=__doc__.split("\n")[0])
     p.add_argument("--version", action="version", version=f"rcc-toolkit {rcc.__version__}")
@@ -347,8 +350,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="KL per chunk (chunked channels)")
     c.add_argument("--layout", choices=["even", "kl"], default=DEFAULT_LAYOUT,
                    help="chunks of equal size (even, no sizes sent) or of about chunk-bits of KL each (kl)")
-    c.add_argument("--size-step", type=_size_step, default=DEFAULT_SIZE_STEP,
+    c.add_argument("--size-multiple", type=_size_multiple, default=DEFAULT_SIZE_MULTIPLE,
                    help="kl layout: chunk sizes are multiples of it (an int >= 1, or auto: per step from its KL)")
+    c.add_argument("--size-step", type=_size_multiple, dest="size_step", default=None,
+                   help="deprecated name of --size-multiple (goes in the next release)")
     c.add_argument("--headroom-bits", type=_float(positive=False), default=DEFAULT_HEADROOM_BITS,
                    help="pfr: at most 2^ceil(KL_chunk + h) candidates per chunk (negative: off)")
     c.add_argument("--num-candidates", type=_int(1), default=None,

@@ -102,6 +102,7 @@ import numbers
 import struct
 import sys
 import time
+import warnings
 import zlib
 from dataclasses import dataclass, field
 
@@ -153,7 +154,7 @@ CHECK_BYTES = 2
 #: and larger chunks.
 DEFAULT_CHUNK_BITS = 10.0
 DEFAULT_LAYOUT = "even"
-DEFAULT_SIZE_STEP = "auto"
+DEFAULT_SIZE_MULTIPLE = "auto"
 DEFAULT_HEADROOM_BITS = 5.0
 #: Candidates per chunk when ``num_candidates`` is None: PFR's cap, ORC's and MRC's N.
 DEFAULT_NUM_CANDIDATES = {"pfr": 2**22, "orc": 2**18, "mrc": 2**18}
@@ -220,6 +221,15 @@ class _Checks:
         """The 2-byte check of latent ``z`` (float64 (N, D)) after the bytes fed so far."""
         z = np.ascontiguousarray(np.asarray(z, dtype="<f8"))
         return struct.pack("<H", zlib.crc32(z.tobytes(), self.state) & 0xFFFF)
+
+
+def _renamed(size_step, size_multiple):
+    """``size_multiple``, or ``size_step`` (its old name, with a DeprecationWarning) if given."""
+    if size_step is None:
+        return size_multiple
+    warnings.warn("size_step= is renamed size_multiple= (the old name goes in the next release)",
+                  DeprecationWarning, stacklevel=3)
+    return size_step
 
 
 def _is_int(v) -> bool:
@@ -483,7 +493,7 @@ class ChunkedChannel(_Channel):
 
     ``layout`` (``rcc.compress(layout=)``): "even" (default), equal-size chunks, no sizes sent;
     "kl", chunks closed where their KL reaches ``chunk_bits``, sizes sent in multiples of
-    ``size_step``. The ~1.4 bits of size per chunk buy little: the bit length of a chunk's index
+    ``size_multiple``. The ~1.4 bits of size per chunk buy little: the bit length of a chunk's index
     spreads by several bits from the race alone, so the wider spread of chunk KL in the even
     layout costs its code little (T = 5, 12-bit chunks: 3.12 bits per chunk above the KL against
     4.47). But the chunks of high KL in the tail need the most candidates; at 12 bits per chunk on average they hit the 2^22 cap often enough to bias the
@@ -502,7 +512,8 @@ class ChunkedChannel(_Channel):
 
     def __init__(self, method: str = "pfr", chunk_bits: float = DEFAULT_CHUNK_BITS,
                  num_candidates: int | None = None, layout: str = DEFAULT_LAYOUT,
-                 size_step: int | str = DEFAULT_SIZE_STEP, headroom_bits: float | None = DEFAULT_HEADROOM_BITS):
+                 size_multiple: int | str = DEFAULT_SIZE_MULTIPLE,
+                 headroom_bits: float | None = DEFAULT_HEADROOM_BITS):
         import rcc
 
         if method not in ("pfr", "orc", "mrc"):
@@ -511,10 +522,10 @@ class ChunkedChannel(_Channel):
             raise ValueError(f"layout must be 'even' or 'kl', got {layout!r}")
         self._compress, self._decompress = rcc.compress, rcc.decompress
         self.layout = layout
-        if size_step != "auto" and (isinstance(size_step, bool) or not isinstance(size_step, (int, np.integer))
-                                    or size_step < 1):
-            raise ValueError(f"size_step must be an int >= 1 or 'auto', got {size_step!r}")
-        self.size_step = size_step if size_step == "auto" else int(size_step)
+        if size_multiple != "auto" and (isinstance(size_multiple, bool) or not isinstance(size_multiple, (int, np.integer))
+                                        or size_multiple < 1):
+            raise ValueError(f"size_multiple must be an int >= 1 or 'auto', got {size_multiple!r}")
+        self.size_multiple = size_multiple if size_multiple == "auto" else int(size_multiple)
         if not (chunk_bits > 0 and np.isfinite(chunk_bits)):
             raise ValueError(f"chunk_bits must be positive, got {chunk_bits!r}")
         self.name = method
@@ -534,7 +545,7 @@ class ChunkedChannel(_Channel):
         qr, pr = q.to_rcc(), p.to_rcc()
         blob, rep = self._compress(
             qr, pr, method=self.method, seed=seed, chunk_bits=self.chunk_bits, layout=self.layout,
-            size_step=self.size_step, return_report=True,
+            size_step=self.size_multiple, return_report=True,
         )
         lean, lean_se = sample_lean(np.asarray(rep.sample, np.float64).ravel(), qr.loc, qr.scale, pr.loc)
         c = unpack(blob, prior=pr)
@@ -548,7 +559,7 @@ class ChunkedChannel(_Channel):
             "num_chunks": int(rep.num_chunks),
             "num_candidates": int(rep.num_candidates),
             "num_truncated": int(rep.num_truncated),
-            "size_step": step,
+            "size_multiple": step,
             "lean": lean,
             "lean_se": lean_se,
             "chunk_kl_sd": float(np.std(rep.chunk_kl_bits)),
@@ -611,19 +622,23 @@ def sample_lean(z, q_loc, q_scale, p_loc) -> tuple[float, float]:
 
 
 def make_channel(name: str, chunk_bits: float = DEFAULT_CHUNK_BITS, num_candidates: int | None = None,
-                 size_step: int | str = DEFAULT_SIZE_STEP, headroom_bits: float | None = DEFAULT_HEADROOM_BITS,
-                 layout: str = DEFAULT_LAYOUT) -> _Channel:
+                 size_multiple: int | str = DEFAULT_SIZE_MULTIPLE,
+                 headroom_bits: float | None = DEFAULT_HEADROOM_BITS, layout: str = DEFAULT_LAYOUT, *,
+                 size_step=None) -> _Channel:
     """Channel by name: "ideal", "uq", or an ``rcc.compress`` method ("pfr", "orc", "mrc").
 
     ``num_candidates``: None (the method's default) or an int >= 1; ValueError otherwise.
+    ``size_step=`` is the old name of ``size_multiple=`` (DeprecationWarning; removed in the next
+    release).
     """
+    size_multiple = _renamed(size_step, size_multiple)
     _check_num_candidates(num_candidates)
     if name == "ideal":
         return IdealChannel()
     if name == "uq":
         return UQChannel()
     if name in ("pfr", "orc", "mrc"):
-        return ChunkedChannel(name, chunk_bits, num_candidates, layout=layout, size_step=size_step,
+        return ChunkedChannel(name, chunk_bits, num_candidates, layout=layout, size_multiple=size_multiple,
                               headroom_bits=headroom_bits)
     raise ValueError(f"channel must be one of {CHANNELS}, got {name!r}")
 
@@ -818,8 +833,9 @@ def _head(hierarchy: str, channel: str, T: int, N: int, D: int, seed: int, ch) -
 @torch.no_grad()
 def encode(
     model, x, channel: str | None = None, seed: int = 0, chunk_bits: float = DEFAULT_CHUNK_BITS,
-    num_candidates: int | None = None, size_step: int | str = DEFAULT_SIZE_STEP,
+    num_candidates: int | None = None, size_multiple: int | str = DEFAULT_SIZE_MULTIPLE,
     headroom_bits: float | None = DEFAULT_HEADROOM_BITS, layout: str = DEFAULT_LAYOUT, progress: bool = False,
+    *, size_step=None,
 ) -> EncodeResult:
     """Compress ``x`` (uint8 (N, D)) losslessly with ``model``, every step through ``channel``.
 
@@ -843,9 +859,10 @@ def encode(
         Chunk layout of the chunked channels (``rcc.compress(layout=)``): "even", round(KL /
         chunk_bits) chunks of equal size, no sizes sent; "kl", chunks of about ``chunk_bits`` of
         KL each, sizes sent. Read back from each step's payload.
-    size_step : int or "auto"
-        "kl" layout: chunk sizes are multiples of it (``rcc.compress(size_step=)``; "auto" picks
-        it per step from the step's mean KL per coordinate; sent in each step record).
+    size_multiple : int or "auto"
+        "kl" layout: chunk sizes are multiples of it (``rcc.compress(size_multiple=)``; "auto"
+        picks it per step from the step's mean KL per coordinate; sent in each step record).
+        ``size_step=`` is its old name (DeprecationWarning; removed in the next release).
     headroom_bits : float or None
         PFR only: also cut each chunk's race at 2^ceil(KL_chunk + headroom_bits) candidates
         (``rcc.PFR(headroom_bits=)``); None: the fixed budget ``num_candidates`` alone.
@@ -857,7 +874,8 @@ def encode(
 
     hierarchy = model.kind
     channel = channel or _default_channel(hierarchy)
-    ch = make_channel(channel, chunk_bits=chunk_bits, num_candidates=num_candidates, size_step=size_step,
+    size_multiple = _renamed(size_step, size_multiple)
+    ch = make_channel(channel, chunk_bits=chunk_bits, num_candidates=num_candidates, size_multiple=size_multiple,
                       headroom_bits=headroom_bits, layout=layout)
     seed = _check_seed(seed)
     x = np.asarray(x)

@@ -347,13 +347,13 @@ def demo(out_dir="out/diffusion", gaussian_channel: str = "pfr", verbose: bool =
     return run_report(out_dir, configs=configs, verbose=verbose)
 
 
-def _row(channel: str, chunk_bits: float, num_candidates: int, layout: str = "kl", size_step=1,
+def _row(channel: str, chunk_bits: float, num_candidates: int, layout: str = "kl", size_multiple=1,
          headroom_bits=None) -> dict:
     return {"channel": channel, "chunk_bits": chunk_bits, "num_candidates": num_candidates, "layout": layout,
-            "size_step": size_step, "headroom_bits": headroom_bits}
+            "size_multiple": size_multiple, "headroom_bits": headroom_bits}
 
 
-_EARLIER_DEFAULT = _row("pfr", 12.0, 2**22, size_step="auto", headroom_bits=5.0)  # KL-balanced 12-bit chunks
+_EARLIER_DEFAULT = _row("pfr", 12.0, 2**22, size_multiple="auto", headroom_bits=5.0)  # KL-balanced 12-bit chunks
 _EVEN_12 = _row("pfr", 12.0, 2**22, "even", headroom_bits=5.0)
 _DEFAULT = _row("pfr", codec.DEFAULT_CHUNK_BITS, codec.DEFAULT_NUM_CANDIDATES["pfr"], codec.DEFAULT_LAYOUT,
                 headroom_bits=codec.DEFAULT_HEADROOM_BITS)
@@ -362,10 +362,10 @@ _DEFAULT = _row("pfr", codec.DEFAULT_CHUNK_BITS, codec.DEFAULT_NUM_CANDIDATES["p
 #: take :func:`_row`'s defaults: KL-balanced layout, size step 1, a fixed budget); the last row is
 #: the codec's default.
 TRADEOFF_GRID = [_row("pfr", 10.0, 2**16), _row("pfr", 12.0, 2**16), _row("pfr", 12.0, 2**18),
-                 _row("pfr", 12.0, 2**18, size_step=4), _row("pfr", 12.0, 2**22, size_step=4, headroom_bits=5.0),
+                 _row("pfr", 12.0, 2**18, size_multiple=4), _row("pfr", 12.0, 2**22, size_multiple=4, headroom_bits=5.0),
                  _row("pfr", 12.0, 2**16, "even"), _EVEN_12, _row("pfr", 12.0, 2**24, "even", headroom_bits=7.0),
                  _row("orc", 12.0, 2**16), _row("mrc", 12.0, 2**16), _EARLIER_DEFAULT,
-                 _row("pfr", 10.0, 2**22, size_step="auto", headroom_bits=5.0), _DEFAULT]
+                 _row("pfr", 10.0, 2**22, size_multiple="auto", headroom_bits=5.0), _DEFAULT]
 #: The layout comparison of docs/diffusion.md (``rcc-diffusion tradeoff --grid layouts --seed S``):
 #: the earlier default against equal-size chunks of 12 bits and the default (10 bits).
 LAYOUT_GRID = [_EARLIER_DEFAULT, _EVEN_12, _DEFAULT]
@@ -381,7 +381,7 @@ def _plot_tradeoff(rows: list[dict], steps: int, path) -> None:
 
     fig, ax = plt.subplots(figsize=(9.5, 4.8))
     for k, r in enumerate(rows, 1):
-        shape = "even" if r["layout"] == "even" else f"kl/{r['size_step']!s}"
+        shape = "even" if r["layout"] == "even" else f"kl/{r['size_multiple']!s}"
         label = (f"{k}: {r['channel']} {r['chunk_bits']:g} b, {shape}, N 2^{round(math.log2(r['num_candidates']))}"
                  f"{'' if r['headroom_bits'] is None else ', h %g' % r['headroom_bits']} ({r['encode_seconds']:.0f} s)")
         ax.scatter(r["real"], r["bias_excess"], s=48 * math.sqrt(max(r["encode_seconds"], 1.0)), label=label,
@@ -405,7 +405,7 @@ def truncation_tradeoff(out_dir="out/tradeoff", steps: int = 5, grid=None, seed:
     at its candidate budget and the sent sample is biased towards the prior. The bias shows in the
     chain the coder actually sent: its KL + data term (bits/dim) rises above the ideal channel's,
     whose chain is exact. Per row of ``grid`` (keyword arguments of :func:`codec.encode`: channel,
-    chunk_bits, num_candidates[, layout, size_step, headroom_bits]; or a name in ``GRIDS``; default
+    chunk_bits, num_candidates[, layout, size_multiple, headroom_bits]; or a name in ``GRIDS``; default
     ``TRADEOFF_GRID``): file bits/dim (real), steps/KL, KL + data of the sent chain and its excess
     over the ideal channel's chain at the same file ``seed``, the mean lean t of steps 2..T
     (:func:`codec.sample_lean`), step bits and KL per chunk, the largest per-step standard deviation
@@ -447,7 +447,7 @@ def truncation_tradeoff(out_dir="out/tradeoff", steps: int = 5, grid=None, seed:
              f"data {ideal:.3f}; per chunk: payload bits and KL, largest per-step sd and p99 of the chunk KL)",
              f"{'method':>6} {'chunk':>6} {'layout':>6} {'step':>4} {'N':>8} {'h':>4} {'real':>7} {'steps/KL':>8} "
              f"{'KL+data':>8} {'excess':>7} {'lean t':>6} {'b/chunk':>7} {'KL/ch':>6} {'sd':>5} {'p99':>5} {'enc s':>6}"]
-    lines += [f"{r['channel']:>6} {r['chunk_bits']:6.1f} {r['layout']:>6} {r['size_step']!s:>4} "
+    lines += [f"{r['channel']:>6} {r['chunk_bits']:6.1f} {r['layout']:>6} {r['size_multiple']!s:>4} "
               f"{'2^%d' % round(math.log2(r['num_candidates'])):>8} "
               f"{'-' if r['headroom_bits'] is None else '%g' % r['headroom_bits']:>4} "
               f"{r['real']:7.3f} {r['steps_real_over_kl']:8.3f} {r['kl_plus_data']:8.3f} {r['bias_excess']:7.3f} "

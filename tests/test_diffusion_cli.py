@@ -286,3 +286,20 @@ def test_python_m_diffusion_version_and_stdout_pipe(tmp_path, rccd):
                        capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert e.returncode == 2 and e.stderr.startswith("rcc-diffusion: error: ") and e.stderr.count("\n") == 1
     assert not (tmp_path / "x").exists()
+
+
+def test_size_multiple_flag_and_its_deprecated_name(tmp_path, capsys, monkeypatch):
+    """--size-multiple reaches codec.encode(size_multiple=); --size-step still does, with a warning."""
+    seen = []
+
+    def fake_encode(model, x, **kwargs):
+        seen.append(kwargs["size_multiple"])
+        raise ValueError("stopped")
+
+    monkeypatch.setattr(diffusion.codec, "encode", fake_encode)
+    for flag, warned in (("--size-multiple", False), ("--size-step", True)):
+        rc, _, err = _run(["compress", "--hierarchy", "gaussian", "--layout", "kl", flag, "3", "-o", tmp_path / "o"],
+                          capsys)
+        assert rc == 2 and err.endswith("rcc-diffusion: error: stopped\n")
+        assert ("--size-step is deprecated; use --size-multiple" in err) == warned
+    assert seen == [3, 3]

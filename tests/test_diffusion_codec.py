@@ -165,21 +165,24 @@ def test_both_chunk_layouts_round_trip(gaussian_model):
     """The chunked channels' layout ("even": equal-size chunks, no sizes sent; "kl": KL-balanced
     chunks, sizes sent) is read back from each step's payload, so either file decodes as is."""
     res = {}
-    for layout, size_step in (("even", "auto"), ("kl", "auto"), ("kl", 2)):
-        r = codec.encode(gaussian_model, X, channel="pfr", seed=5, layout=layout, size_step=size_step)
+    for layout, size_multiple in (("even", "auto"), ("kl", "auto"), ("kl", 2)):
+        r = codec.encode(gaussian_model, X, channel="pfr", seed=5, layout=layout, size_multiple=size_multiple)
         np.testing.assert_array_equal(codec.decode(r.blob, gaussian_model).x, X)
         if layout == "even":
-            assert [i["size_step"] for i in r.step_info] == [1] * gaussian_model.num_steps
-        res[layout, size_step] = r
+            assert [i["size_multiple"] for i in r.step_info] == [1] * gaussian_model.num_steps
+        res[layout, size_multiple] = r
     assert res["kl", 2].blob != res["kl", "auto"].blob != res["even", "auto"].blob
-    assert [i["size_step"] for i in res["kl", 2].step_info] == [2] * gaussian_model.num_steps
+    assert [i["size_multiple"] for i in res["kl", 2].step_info] == [2] * gaussian_model.num_steps
+    with pytest.warns(DeprecationWarning, match="size_multiple"):  # the old name, one more release
+        old = codec.encode(gaussian_model, X, channel="pfr", seed=5, layout="kl", size_step=2)
+    assert old.blob == res["kl", 2].blob
 
 
 def test_bad_arguments(uniform_model, gaussian_model):
     with pytest.raises(ValueError, match="layout"):
         codec.encode(gaussian_model, X, channel="pfr", layout="zip")
-    with pytest.raises(ValueError, match="size_step applies to the 'kl' layout"):
-        codec.encode(gaussian_model, X, channel="pfr", layout="even", size_step=4)
+    with pytest.raises(ValueError, match="applies to the 'kl' layout"):
+        codec.encode(gaussian_model, X, channel="pfr", layout="even", size_multiple=4)
     with pytest.raises(ValueError, match="uint8"):
         codec.encode(uniform_model, X.astype(np.int64), channel="ideal")
     with pytest.raises(ValueError, match="shape"):
