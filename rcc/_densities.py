@@ -12,7 +12,7 @@ LOGISTIC   loc        scale
 LAPLACE    loc        scale (b)
 =========  =========  =========
 
-Every function here is ``@numba.njit(cache=True, error_model="numpy")`` and uses only the
+Every function here is compiled by :func:`rcc._config.njit` and uses only the
 ``math`` module, so that it can be called from other njit kernels and gives the same floats
 with ``NUMBA_DISABLE_JIT=1``. The public, validated, vectorised counterparts are the methods of
 :class:`rcc.distributions.Distribution`; the tests compare the two.
@@ -30,8 +30,9 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
+
+from ._config import njit
 
 __all__ = [
     "GAUSSIAN",
@@ -55,10 +56,7 @@ _SQRT_2PI = math.sqrt(2.0 * math.pi)
 _LOG_SQRT_2PI = math.log(math.sqrt(2.0 * math.pi))
 _SQRT_HALF = math.sqrt(0.5)
 
-_jit = numba.njit(cache=True, error_model="numpy")
-
-
-@_jit
+@njit
 def _acklam_lower(p):
     """Acklam's rational approximation of the standard normal quantile, for 0 < p <= 0.5.
 
@@ -83,7 +81,7 @@ def _acklam_lower(p):
     return num / den
 
 
-@_jit
+@njit
 def ndtri(p):
     """Standard normal quantile Phi^{-1}(p), float64 scalar in, float64 scalar out.
 
@@ -122,7 +120,7 @@ def ndtri(p):
     return x - u / (1.0 + 0.5 * x * u)
 
 
-@_jit
+@njit
 def logpdf(family, a, b, x):
     """Log-density in nats of one coordinate at x; -inf outside the support.
 
@@ -146,7 +144,7 @@ def logpdf(family, a, b, x):
     return math.nan
 
 
-@_jit
+@njit
 def ppf(family, a, b, u):
     """Inverse CDF of one coordinate at u in the open interval (0, 1).
 
@@ -178,7 +176,7 @@ def ppf(family, a, b, u):
     return math.nan
 
 
-@_jit
+@njit
 def logpdf_array(family, a, b, x):
     """Elementwise :func:`logpdf` over 1-d float64 arrays a, b, x of equal length (nats)."""
     n = x.shape[0]
@@ -188,7 +186,7 @@ def logpdf_array(family, a, b, x):
     return out
 
 
-@_jit
+@njit
 def ppf_array(family, a, b, u):
     """Elementwise :func:`ppf` over 1-d float64 arrays a, b, u of equal length."""
     n = u.shape[0]

@@ -22,7 +22,7 @@ import numba
 import numpy as np
 
 from . import _densities
-from ._kernels import serial_and_parallel
+from ._config import njit, serial_and_parallel
 from .random import DOMAIN_CANDIDATE, _uniform2
 
 __all__ = ["window_u", "hybrid_candidate", "hybrid_score_batch"]
@@ -31,7 +31,7 @@ _TINY_U = 2.0**-60
 _ONE_MINUS = 1.0 - 2.0**-53
 
 
-@numba.njit(cache=True, error_model="numpy")
+@njit
 def window_u(kbin, dither, v, num_bins):
     """Point ``((kbin + dither + v) / num_bins) mod 1`` of bin ``kbin``, clamped into (0, 1)."""
     t = (np.float64(kbin) + dither) + v
@@ -45,7 +45,7 @@ def window_u(kbin, dither, v, num_bins):
     return u
 
 
-@numba.njit(cache=True, error_model="numpy")
+@njit
 def _log_ratio(k0, k1, chunk, index, kbins, dither, num_bins, pfam, pa, pb, qfam, qa, qb):
     d = pa.shape[0]
     acc = 0.0
@@ -72,12 +72,12 @@ def _score_loop(k0, k1, chunk, start, kbins, dither, num_bins, pfam, pa, pb, qfa
 # One loop body, compiled twice: threads only pay off on large batches (a parallel launch costs
 # about a millisecond on a busy machine, 64 candidates cost about ten microseconds). Every entry
 # depends only on its own index, so the two give the same floats.
-_score_batch_serial, _score_batch_parallel = serial_and_parallel(_score_loop, error_model="numpy")
+_score_batch_serial, _score_batch_parallel = serial_and_parallel(_score_loop)
 #: Batches of at least this many candidates are scored in parallel.
 PARALLEL_MIN_BATCH = 4096
 
 
-@numba.njit(cache=True, error_model="numpy")
+@njit
 def _fill_candidate(k0, k1, chunk, index, kbins, dither, num_bins, pfam, pa, pb, out):
     d = out.shape[0]
     for j in range((d + 1) // 2):

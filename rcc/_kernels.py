@@ -17,12 +17,11 @@ Every kernel has a plain-numpy twin in ``tests/naive.py`` that the tests compare
 
 from __future__ import annotations
 
-import types
-
 import numba
 import numpy as np
 
 from . import _densities
+from ._config import njit, serial_and_parallel
 from ._densities import GAUSSIAN
 from .distributions import Distribution
 from .random import DOMAIN_CANDIDATE, _box_muller, _normal2, _uniform2
@@ -59,7 +58,7 @@ class Pair:
             self.const = 0.0
 
 
-@numba.njit(cache=True)
+@njit
 def _fill_candidate(k0, k1, chunk, index, pfam, pa, pb, out):
     d = out.shape[0]
     for j in range((d + 1) // 2):
@@ -75,7 +74,7 @@ def _fill_candidate(k0, k1, chunk, index, pfam, pa, pb, out):
                 out[2 * j + 1] = _densities.ppf(pfam, pa[2 * j + 1], pb[2 * j + 1], u1)
 
 
-@numba.njit(cache=True)
+@njit
 def _log_ratio_gaussian(k0, k1, chunk, index, const, quad, lin):
     d = quad.shape[0]
     acc = const
@@ -87,7 +86,7 @@ def _log_ratio_gaussian(k0, k1, chunk, index, const, quad, lin):
     return acc
 
 
-@numba.njit(cache=True)
+@njit
 def _log_ratio_generic(k0, k1, chunk, index, pfam, pa, pb, qfam, qa, qb):
     d = pa.shape[0]
     acc = 0.0
@@ -114,7 +113,7 @@ def _log_ratio_generic(k0, k1, chunk, index, pfam, pa, pb, qfam, qa, qb):
 _TILE = 256
 
 
-@numba.njit(cache=True)
+@njit
 def _gaussian_tile(k0, k1, chunk, start, out, lo, hi, const, quad, lin):
     """out[i] = log ratio of candidate start + i, for i in [lo, hi), coordinate pair by pair.
 
@@ -154,34 +153,13 @@ def _score_loop(k0, k1, chunk, start, out, gaussian, const, quad, lin, pfam, pa,
             out[i] = _log_ratio_generic(k0, k1, chunk, idx, pfam, pa, pb, qfam, qa, qb)
 
 
-def serial_and_parallel(loop, **flags):
-    """Compile one ``prange`` loop twice: serial (``range``) and parallel over threads.
-
-    Small batches run serially, where waking the thread pool (and waiting for a descheduled thread
-    on a busy machine) costs more than the work. The two copies get distinct names because numba's
-    on-disk cache keys its entries by qualified name and signature, not by the ``parallel`` flag:
-    compiled from one function, the second dispatcher would load the first one's machine code.
-    Both give identical results when each iteration writes only its own outputs.
-    """
-
-    def renamed(suffix: str):
-        fn = types.FunctionType(loop.__code__, loop.__globals__, loop.__name__ + suffix, loop.__defaults__,
-                                loop.__closure__)
-        fn.__qualname__ = loop.__qualname__ + suffix
-        fn.__module__ = loop.__module__
-        return fn
-
-    return (numba.njit(cache=True, **flags)(renamed("_serial")),
-            numba.njit(cache=True, parallel=True, **flags)(renamed("_parallel")))
-
-
 _score_batch_serial, _score_batch = serial_and_parallel(_score_loop)
 
 #: Below this many candidate-coordinates a batch is scored on one thread.
 PARALLEL_MIN_WORK = 2**15
 
 
-@numba.njit(cache=True)
+@njit
 def _fill_uniform_per_index(k0, k1, domain, chunk, start, out):
     for i in range(out.shape[0]):
         u0, _ = _uniform2(k0, k1, domain, chunk, np.uint64(start) + np.uint64(i), 0)

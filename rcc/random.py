@@ -33,8 +33,9 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
+
+from ._config import njit
 
 __all__ = [
     "philox4x32_10",
@@ -88,7 +89,7 @@ def check_seed(seed) -> int:
 # ----------------------------------------------------------------------------------------------
 
 
-@numba.njit(cache=True, inline="always")
+@njit(inline="always")
 def _philox(c0, c1, c2, c3, k0, k1):
     """Philox4x32-10 on one counter; all arguments and results are uint32 (as uint64 values)."""
     c0 = np.uint64(c0)
@@ -115,7 +116,7 @@ def _philox(c0, c1, c2, c3, k0, k1):
     return c0, c1, c2, c3
 
 
-@numba.njit(cache=True, inline="always")
+@njit(inline="always")
 def _uniform2(k0, k1, domain, chunk, index, block):
     """Two uniforms in (0, 1) for coordinates 2*block and 2*block+1 of (chunk, index)."""
     idx = np.uint64(index)
@@ -137,14 +138,14 @@ def _uniform2(k0, k1, domain, chunk, index, block):
     return u0, u1
 
 
-@numba.njit(cache=True)
+@njit
 def _normal2(k0, k1, domain, chunk, index, block):
     """Two independent standard normals (Box--Muller) for coordinates 2*block, 2*block+1."""
     u0, u1 = _uniform2(k0, k1, domain, chunk, index, block)
     return _box_muller(u0, u1)
 
 
-@numba.njit(cache=True, inline="always")
+@njit(inline="always")
 def _box_muller(u0, u1):
     """Box--Muller: radius sqrt(-2 log u0), angle 2 pi u1, with the angle folded into one octant.
 
@@ -168,7 +169,7 @@ def _box_muller(u0, u1):
     return r * x, r * y
 
 
-@numba.njit(cache=True)
+@njit
 def _fill_uniforms(k0, k1, domain, chunk, index, out):
     d = out.shape[0]
     for j in range((d + 1) // 2):
@@ -178,7 +179,7 @@ def _fill_uniforms(k0, k1, domain, chunk, index, out):
             out[2 * j + 1] = u1
 
 
-@numba.njit(cache=True)
+@njit
 def _fill_normals(k0, k1, domain, chunk, index, out):
     d = out.shape[0]
     for j in range((d + 1) // 2):
