@@ -22,6 +22,9 @@ the largest double below one (the top value would round up to 1.0), so ``0 < u <
 Standard normals come from the Box--Muller transform of the pair, exponentials are ``-log(u)``. Nothing here uses numpy's generators (numpy's ``Philox`` is the 4x64
 variant) or Python's ``hash``.
 
+Seeds for many messages (one per dataset item and diffusion step, say) are derived from one seed
+by :func:`derive_seed`, a Philox hash of (seed, item, step, ...).
+
 The numba kernels (``_philox``, ``_uniform2``, ``_normal2``) and the plain-numpy twins
 (:func:`philox4x32_10`, :func:`uniforms`, :func:`normals`, :func:`exponentials`) give the same
 raw words; floats agree to the last bit on the platforms we test (both use the C library's
@@ -47,6 +50,8 @@ __all__ = [
     "DOMAIN_DITHER",
     "DOMAIN_SELECT",
     "DOMAIN_HYBRID",
+    "DOMAIN_SEED",
+    "derive_seed",
     "MAX_SEED",
     "MAX_CHUNK",
     "check_seed",
@@ -60,6 +65,8 @@ DOMAIN_ARRIVAL = 2
 DOMAIN_DITHER = 3
 DOMAIN_SELECT = 4
 DOMAIN_HYBRID = 5
+#: Counter word 1 of the blocks of :func:`derive_seed` (``DOMAIN_SEED << 24``).
+DOMAIN_SEED = 6
 
 MAX_SEED = 2**64 - 1
 MAX_CHUNK = 2**24 - 1
@@ -288,6 +295,44 @@ def normals(seed: int, domain: int, chunk, index, d: int) -> np.ndarray:
     out = np.array([_box_muller.py_func(float(u0), float(u1)) for u0, u1 in u]).reshape(u.shape)
     shape = np.broadcast_shapes(np.shape(chunk), np.shape(index))
     return out.reshape(shape + (2 * nb,))[..., :d]
+
+
+def derive_seed(seed: int, *path: int) -> int:
+    """A seed in [0, 2**63) derived from ``seed`` and a path of integers, e.g. (item, step).
+
+    A hash, not arithmetic: one Philox4x32-10 block per path element, chained through the key.
+    With ``s_0 = seed`` and path ``(e_0, .., e_{n-1})``, block i is keyed by ``s_i`` (split as in
+    :func:`seed_key`) and its counter is ``(e_i mod 2**32, e_i // 2**32, i, DOMAIN_SEED << 24)``;
+    its first two output words give ``s_{i+1} = w_0 * 2**32 + w_1``. The result is
+    ``s_n // 2``, so it fits a signed 64-bit integer (torch, numpy int64).
+
+    Distinct inputs give the same result with probability about 2**-63, so among n derived
+    seeds some two coincide with probability about n**2 / 2**64 (5e-8 for n = 10**6 items x
+    steps, 0.05 for n = 10**9). Unlike ``seed * K + i``, nearby inputs give unrelated outputs,
+    and no (seed, item, step) meets another by arithmetic accident.
+
+    Parameters
+    ----------
+    seed : int in [0, 2**64)
+    *path : ints in [0, 2**64), at least one
+
+    Example
+    -------
+    >>> derive_seed(0, 0)
+    4788190090684445775
+    """
+    state = check_seed(seed)
+    if not path:
+        raise ValueError("derive_seed needs at least one path element after the seed")
+    for i, element in enumerate(path):
+        if isinstance(element, (bool, np.bool_)) or not isinstance(element, (int, np.integer)) \
+                or not 0 <= int(element) <= MAX_SEED:
+            raise ValueError(f"derive_seed: path element {i} must be an integer in [0, 2**64); got {element!r}")
+        element = int(element)
+        counter = np.array([element & _MASK32, element >> 32, i, DOMAIN_SEED << 24], dtype=np.uint32)
+        w = philox4x32_10(counter, np.array(seed_key(state), dtype=np.uint32))
+        state = (int(w[0]) << 32) | int(w[1])
+    return state >> 1
 
 
 def exponentials(seed: int, domain: int, chunk, index, d: int) -> np.ndarray:

@@ -7,6 +7,7 @@ coordinate at a time, written from the papers and from the addressing scheme doc
 * :func:`philox4x32_10` -- Philox4x32-10 (Salmon, Moraes, Dror & Shaw, SC 2011), one block.
 * :func:`uniforms`, :func:`normals`, :func:`exponentials` -- the shared stream at
   (seed, domain, chunk, index), coordinates 0 .. d-1.
+* :func:`derive_seed` -- the seed hash of :mod:`rcc.random`.
 * :func:`ppf`, :func:`logpdf` -- closed forms of the four families (nats).
 * :func:`candidate`, :func:`log_ratio`, :func:`log_ratio_gaussian_shortcut`, :func:`score_batch`,
   :func:`index_uniforms` -- twins of :mod:`rcc._kernels`.
@@ -24,7 +25,7 @@ import math
 
 import numpy as np
 
-from rcc.random import DOMAIN_ARRIVAL, DOMAIN_CANDIDATE
+from rcc.random import DOMAIN_ARRIVAL, DOMAIN_CANDIDATE, DOMAIN_SEED
 
 GAUSSIAN, UNIFORM, LOGISTIC, LAPLACE = 0, 1, 2, 3
 
@@ -62,6 +63,17 @@ def stream_words(seed: int, domain: int, chunk: int, index: int, block: int) -> 
     key = (seed & _MASK32, seed >> 32)
     counter = (block, (chunk & 0xFFFFFF) | (domain << 24), index & _MASK32, index >> 32)
     return philox4x32_10(counter, key)
+
+
+def derive_seed(seed: int, *path: int) -> int:
+    """The documented chain of :func:`rcc.random.derive_seed`: block i keyed by the running
+    64-bit state, counter (e_i low, e_i high, i, DOMAIN_SEED << 24); state = w0 << 32 | w1;
+    the result is the final state's top 63 bits."""
+    state = seed
+    for i, e in enumerate(path):
+        w = philox4x32_10((e & _MASK32, e >> 32, i, DOMAIN_SEED << 24), (state & _MASK32, state >> 32))
+        state = (w[0] << 32) | w[1]
+    return state >> 1
 
 
 def uniforms(seed: int, domain: int, chunk: int, index: int, d: int) -> np.ndarray:

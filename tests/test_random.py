@@ -372,3 +372,64 @@ def test_serial_and_parallel_kernels_are_cached_apart():
                              (_hybrid_kernels._score_batch_serial, _hybrid_kernels._score_batch_parallel)]:
         assert serial.py_func.__qualname__ != parallel.py_func.__qualname__
         assert parallel.targetoptions.get("parallel") and not serial.targetoptions.get("parallel")
+
+
+# ----------------------------------------------------------------------------------------------
+# derive_seed
+# ----------------------------------------------------------------------------------------------
+
+# Pinned outputs: a change of these is a change of every bitstream whose seeds are derived.
+DERIVED_SEEDS = [
+    ((0, 0), 4788190090684445775),
+    ((7, 1, 2), 8658156005868422722),
+    ((2**64 - 1, 2**64 - 1, 0, 5), 3115574947099922456),
+]
+
+
+@pytest.mark.parametrize("args, expect", DERIVED_SEEDS)
+def test_derive_seed_known_answers(args, expect):
+    assert rr.derive_seed(*args) == expect
+    assert naive.derive_seed(*args) == expect
+
+
+@pytest.mark.parametrize("args", [
+    (0, 0), (1, 0), (0, 1), (2**32, 2**32 - 1, 2**40), (2**63, 5, 6, 7, 8), (12345, 2**64 - 1),
+    (np.uint64(2**64 - 1), np.int64(3)),
+])
+def test_derive_seed_matches_naive_and_is_a_63_bit_int(args):
+    got = rr.derive_seed(*args)
+    assert type(got) is int and 0 <= got < 2**63
+    assert got == naive.derive_seed(*(int(a) for a in args))
+
+
+def test_derive_seed_no_collisions_on_a_grid():
+    """(seed, item, step) on a 16 x 64 x 16 grid, plus the paths of other lengths: all distinct,
+    and none equals the arithmetic ``seed * 1_000_003 + i`` collisions it replaces would give."""
+    seen = {rr.derive_seed(s, i, t) for s in range(16) for i in range(64) for t in range(16)}
+    assert len(seen) == 16 * 64 * 16
+    shorter = {rr.derive_seed(s, i) for s in range(16) for i in range(64)}
+    assert len(shorter) == 16 * 64 and not shorter & seen
+    # seed * K + i collides (seed 1, item 0) with (seed 0, item K); the hash does not
+    assert rr.derive_seed(1, 0) != rr.derive_seed(0, 1_000_003)
+
+
+def test_derive_seed_bits_look_uniform():
+    """Each of the 63 output bits is set in about half of 4096 derived seeds (binomial, 5 sigma)."""
+    out = np.array([rr.derive_seed(99, i) for i in range(4096)], dtype=np.uint64)
+    bits = (out[:, None] >> np.arange(63, dtype=np.uint64)) & np.uint64(1)
+    assert np.all(np.abs(bits.sum(axis=0) - 2048.0) < 5 * 32)
+
+
+@pytest.mark.parametrize("args, match", [
+    ((0,), "at least one path element"),
+    ((-1, 0), "seed"),
+    ((2**64, 0), "seed"),
+    ((0, -1), "path element 0"),
+    ((0, 1, 2**64), "path element 1"),
+    ((0, 1.0), "path element 0"),
+    ((0, True), "path element 0"),
+    ((0, "3"), "path element 0"),
+])
+def test_derive_seed_bad_input(args, match):
+    with pytest.raises(ValueError, match=match):
+        rr.derive_seed(*args)
