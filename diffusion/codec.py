@@ -2,7 +2,7 @@
 
 Data flow (one file for the whole set; x is uint8 (N, D))::
 
-    z_1 ~ N(0, I)  from shared randomness (seed)                            [0 bits]
+    z_1 ~ N(0, I)  from shared randomness (seed; see below)                 [0 bits]
     for i = T .. 1:                                                         [step i]
         q = model.posterior(z_t, x, i)      p = model.reverse_prior(z_t, i)  (float64, CPU)
         payload_i, z_s = channel.encode(q, p, seed_i)     # an rcc channel simulator
@@ -26,12 +26,19 @@ Channels (``channel=``):
 * ``"ideal"`` - either hierarchy: samples q exactly from shared randomness and *counts* the KL
   (reference; its file stores the float64 samples so that it still round-trips).
 
-File layout, version 4 (integers are LEB128 varints, fixed-size fields little endian; every
+Shared randomness: the file's seed feeds nothing directly. Every stream is Philox4x32-10
+(:mod:`rcc.random`) under a seed derived by ``rcc.random.derive_seed`` (a hash, so no two
+(seed, item, step) collide by arithmetic): z_1 under ``derive_seed(seed, 0)`` (row n: the inverse
+normal CDF of ``rcc.random.uniforms(., DOMAIN_CANDIDATE, 0, n, D)``, so it does not depend on N;
+:func:`shared_z1`), the ``uq`` channel's one :class:`rcc.UQStream` under ``derive_seed(seed, 1)``,
+and step i's channel (``rcc.compress``, the ideal channel's noise) under ``derive_seed(seed, 2, i)``.
+
+File layout, version 5 (integers are LEB128 varints, fixed-size fields little endian; every
 header field costs real bits, so it is lean)::
 
     bytes      field
     2          b"RD"
-    1          flags: version (4) << 4 | hierarchy (gaussian 0, uniform 1) << 3 | channel code
+    1          flags: version (5) << 4 | hierarchy (gaussian 0, uniform 1) << 3 | channel code
     varints    T, N, D, seed            steps, points, dimensions, shared seed (< 2^63)
     [pfr/orc/mrc only: 4  chunk_bits (float32);  varint count;  count varints: the rcc container
                parameters common to all steps (inner method, N, ...)]
@@ -109,6 +116,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+import rcc
+import rcc.random
 from rcc import DecodeError
 from rcc.coding import decode_varint, encode_varint
 
@@ -124,13 +133,14 @@ __all__ = [
     "DEFAULT_MAX_ELEMENTS",
     "read_header",
     "make_channel",
+    "shared_z1",
     "sample_lean",
     "psnr",
     "sliced_wasserstein",
 ]
 
 MAGIC = b"RD"
-VERSION = 4  # 4: a 16-bit check per step; 3: the uq stream stored top first (progressive)
+VERSION = 5  # 5: shared noise from rcc.random (Philox) under derive_seed; 4: a 16-bit check per step
 _HIER = {"gaussian": 0, "uniform": 1}
 _HIER_INV = {v: k for k, v in _HIER.items()}
 CHANNELS = ("ideal", "uq", "pfr", "orc", "mrc")
@@ -159,6 +169,9 @@ DEFAULT_HEADROOM_BITS = 5.0
 #: Candidates per chunk when ``num_candidates`` is None: PFR's cap, ORC's and MRC's N.
 DEFAULT_NUM_CANDIDATES = {"pfr": 2**22, "orc": 2**18, "mrc": 2**18}
 MAX_STEPS = 2**16
+#: Shared randomness: the file's seed feeds nothing directly; every stream is Philox
+#: (:mod:`rcc.random`) under a seed derived from it by ``rcc.random.derive_seed(seed, path...)``.
+_PATH_Z1, _PATH_STREAM, _PATH_STEP = 0, 1, 2
 
 
 class CodecError(DecodeError):
@@ -301,27 +314,41 @@ def _fingerprint(model) -> int:
     return crc & 0xFFFFFFFF
 
 
-def _shared_normals(seed: int, shape: tuple[int, ...]) -> np.ndarray:
-    """Standard normals from shared randomness: PCG64 raw words -> (k + 1/2) 2^-53 -> inverse CDF.
+def _shared_uniforms(seed: int, shape: tuple[int, ...]) -> np.ndarray:
+    """Uniforms in (0, 1), float64 of ``shape`` (N, D), from shared randomness: row n is
+    ``rcc.random.uniforms(seed, DOMAIN_CANDIDATE, 0, n, D)`` (Philox4x32-10, 53 bits each), so a
+    point's noise depends on its row alone, not on N. Computed in blocks of ``BLOCK_POINTS`` rows."""
+    n, d = shape
+    out = np.empty((n, d))
+    for sl in _blocks(n):
+        out[sl] = rcc.random.uniforms(seed, rcc.random.DOMAIN_CANDIDATE, 0, np.arange(sl.start, sl.stop), d)
+    return out
 
-    Uses only the bit generator's raw output (stable across numpy versions and platforms) and
-    scipy's ``ndtri``; never numpy's ziggurat.
-    """
+
+def _shared_normals(seed: int, shape: tuple[int, ...]) -> np.ndarray:
+    """Standard normals, float64 of ``shape`` (N, D): scipy's inverse normal CDF ``ndtri`` of
+    :func:`_shared_uniforms` (never numpy's ziggurat, which eats a variable number of draws)."""
     from scipy.special import ndtri
 
-    n = int(np.prod(shape))
-    raw = np.random.PCG64([int(seed) & 0xFFFFFFFF, 0x5EED_D1FF, int(seed) >> 32]).random_raw(n)
-    u = ((raw >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0**-53
-    return ndtri(u).reshape(shape)
+    return ndtri(_shared_uniforms(seed, shape))
 
 
-def _shared_uniforms(seed: int, stream: int, n: int) -> np.ndarray:
-    raw = np.random.PCG64([int(seed) & 0xFFFFFFFF, 0x1DEA_0000 + int(stream), int(seed) >> 32]).random_raw(n)
-    return ((raw >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0**-53
+def shared_z1(seed: int, shape: tuple[int, ...]) -> np.ndarray:
+    """The file's first latent z_1 ~ N(0, I), float64 ``shape`` (N, D): :func:`_shared_normals`
+    under ``rcc.random.derive_seed(seed, 0)``; it costs no bits."""
+    return _shared_normals(rcc.random.derive_seed(seed, _PATH_Z1), shape)
+
+
+def _stream_seed(seed: int) -> int:
+    """Seed of the ``uq`` channel's one UQStream (push k's dither is its Philox chunk k):
+    ``rcc.random.derive_seed(seed, 1)``."""
+    return rcc.random.derive_seed(seed, _PATH_STREAM)
 
 
 def _step_seed(seed: int, i: int) -> int:
-    return (int(seed) * 1_000_003 + int(i)) % (2**63)
+    """Seed of step i's channel (i = T .. 1; ``rcc.compress`` and the ideal channel):
+    ``rcc.random.derive_seed(seed, 2, i)``."""
+    return rcc.random.derive_seed(seed, _PATH_STEP, i)
 
 
 # ---------------------------------------------------------------- channels
@@ -354,15 +381,11 @@ class IdealChannel(_Channel):
     counts_bytes = False
 
     def encode(self, q, p, seed):
-        n = q.loc.numel()
+        shape = tuple(q.loc.shape)
         if isinstance(q, GaussianStep):
-            from scipy.special import ndtri
-
-            noise = ndtri(_shared_uniforms(seed, 1, n)).reshape(tuple(q.loc.shape))
-            z = q.sample(torch.as_tensor(noise, dtype=q.loc.dtype))
+            z = q.sample(torch.as_tensor(_shared_normals(seed, shape), dtype=q.loc.dtype))
         elif isinstance(q, UniformStep):
-            u = _shared_uniforms(seed, 2, n).reshape(tuple(q.loc.shape)) - 0.5
-            z = q.sample(torch.as_tensor(u, dtype=q.loc.dtype))
+            z = q.sample(torch.as_tensor(_shared_uniforms(seed, shape) - 0.5, dtype=q.loc.dtype))
         else:  # pragma: no cover
             raise ValueError(f"ideal channel cannot sample {type(q).__name__}")
         s = z.detach().to(torch.float64).numpy().ravel()
@@ -892,13 +915,13 @@ def encode(
     records, step_info, latents = [], [], []
     streaming = getattr(ch, "streaming", False)
     if streaming:
-        ch.start(seed)
+        ch.start(_stream_seed(seed))
     bar = tqdm(total=T, desc=f"encode {hierarchy} T={T} {channel}", unit="step", file=sys.stderr,
                disable=not progress, leave=False)
     with _one_thread(), bar:
         m = _model64(model)
         f = m.encode_data(x)
-        z = torch.as_tensor(_shared_normals(seed, (N, D)))
+        z = torch.as_tensor(shared_z1(seed, (N, D)))
         for k, i in enumerate(range(T, 0, -1)):
             t0 = time.perf_counter()
             p = _prior64(m, z, i)
@@ -1100,7 +1123,7 @@ def decode(
     if head_end is None:
         pass
     elif streaming:
-        rec = ch.read_record(r, seed, T, N * D)
+        rec = ch.read_record(r, _stream_seed(seed), T, N * D)
         held = rec["held"]
     else:
         spans = _scan_records(r, T)
@@ -1116,7 +1139,7 @@ def decode(
     checks = _Checks(fp, blob[:head_end]) if k_max else None
     with _one_thread():
         m = _model64(model)
-        z = torch.as_tensor(_shared_normals(seed, (N, D)))
+        z = torch.as_tensor(shared_z1(seed, (N, D)))
         if streaming and k_max:
             checks.feed(blob[slice(*rec["table"])])
         done = 0

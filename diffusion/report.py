@@ -129,7 +129,7 @@ def _progressive_ks(T: int) -> list[int]:
 
 def _data_z(res, k, shape, seed):
     if k == 0:
-        return codec._shared_normals(seed, shape)
+        return codec.shared_z1(seed, shape)
     return res.latents[k - 1]
 
 
@@ -496,7 +496,7 @@ def _raw_priors(m64, latents, seed: int) -> np.ndarray:
     the grid), float64, flat (2 T N D,), along the chain ``latents`` (the latent after each step,
     (N, D) each) that a file with shared ``seed`` sent, computed with one thread as the codec does."""
     T = len(latents)
-    z = torch.as_tensor(codec._shared_normals(seed, np.shape(latents[0])))
+    z = torch.as_tensor(codec.shared_z1(seed, np.shape(latents[0])))
     out = []
     with codec._one_thread():
         for k, i in enumerate(range(T, 0, -1)):
@@ -559,7 +559,7 @@ def grid_margin_report(model, x=None, channel: str | None = None, seed: int = 0,
     try:
         torch.set_num_threads(2)
         with torch.no_grad():  # bypass the codec's one thread
-            z = torch.as_tensor(codec._shared_normals(seed, x.shape))
+            z = torch.as_tensor(codec.shared_z1(seed, x.shape))
             w = []
             for k, i in enumerate(range(model.num_steps, 0, -1)):
                 p = m64.reverse_prior(z, i)

@@ -336,3 +336,33 @@ def test_report_shows_what_the_step_checks_cost(uniform_model):
     assert r["real_total"] == pytest.approx(8 * r["file_bytes"] / X.size)
     assert f"checks {r['checks']:.4f} ({r['check_bytes']} bytes: header and steps)" in report.format_steps(r)
     assert "checks" in report.format_totals([r]).splitlines()[0]
+
+
+def test_shared_randomness_is_rcc_random_under_derived_seeds(uniform_model, monkeypatch):
+    """z_1 and every channel seed come from rcc.random (Philox) under rcc.random.derive_seed(seed,
+    path): z_1 row n is ndtri(uniforms(derive_seed(seed, 0), DOMAIN_CANDIDATE, 0, n, D)), so a
+    point's z_1 does not depend on N; step i's channel seed is derive_seed(seed, 2, i); the uq
+    stream's seed is derive_seed(seed, 1). Nothing is seeded by arithmetic on the seed."""
+    from scipy.special import ndtri
+
+    seed = 2**40 + 17
+    z = codec.shared_z1(seed, (5, 2))
+    u = rcc.random.uniforms(rcc.random.derive_seed(seed, 0), rcc.random.DOMAIN_CANDIDATE, 0, np.arange(5), 2)
+    np.testing.assert_array_equal(z, ndtri(u))
+    np.testing.assert_array_equal(codec.shared_z1(seed, (3, 2)), z[:3])
+    assert codec._step_seed(seed, 4) == rcc.random.derive_seed(seed, 2, 4)
+    seeds = {codec._step_seed(s, i) for s in range(50) for i in range(1, 50)}  # seed * K + i collided here
+    assert len(seeds) == 50 * 49 and all(0 <= s < 2**63 for s in seeds)
+    started = []
+    monkeypatch.setattr(rcc, "UQStream", lambda seed: started.append(seed) or pytest.fail("stop"))
+    with pytest.raises(pytest.fail.Exception):
+        codec.encode(uniform_model, X, channel="uq", seed=seed)
+    assert started == [rcc.random.derive_seed(seed, 1)]
+
+
+def test_version_4_files_are_refused(uniform_model):
+    """Format 5 changed the shared randomness: a format-4 file is refused by name, not misdecoded."""
+    blob = bytearray(codec.encode(uniform_model, X[:4], channel="ideal", seed=0).blob)
+    blob[2] = (4 << 4) | (blob[2] & 0x0F)
+    with pytest.raises(rcc.DecodeError, match="unsupported format version 4"):
+        codec.decode(bytes(blob), uniform_model)
