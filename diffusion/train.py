@@ -134,7 +134,7 @@ def _model_from_config(path, cfg, num_elements: int):
                              f"than the {num_elements} the file holds")
     try:
         return make(cfg.pop("hierarchy"), steps=cfg.pop("steps"), **cfg)
-    except ValueError as exc:
+    except (ValueError, TypeError) as exc:  # TypeError: a key the hierarchy does not take
         raise ValueError(f"{path}: bad model config: {exc}") from None
 
 

@@ -151,6 +151,9 @@ def _rewrite(path, tensors, meta) -> None:
     (lambda t, m: (t, {**m, "config": {**m["config"], "evil": 1}}), "bad model config"),
     (lambda t, m: (t, {**m, "config": {**m["config"], "steps": 2.5}}), "steps must be an integer"),
     (lambda t, m: (t, {**m, "config": "uniform"}), "bad model config"),
+    # a known key that this hierarchy does not take (was a TypeError from the constructor)
+    (lambda t, m: (t, {**m, "config": {**m["config"], "hierarchy": "gaussian", "base_variance": "kernel"}}),
+     "bad model config"),
     (lambda t, m: ({k: v for k, v in t.items() if k != "schedule.w"}, m), "do not match"),
     (lambda t, m: ({**t, "schedule.w": torch.zeros(3, dtype=torch.float64)}, m), "schedule.w"),
 ])
