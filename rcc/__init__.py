@@ -7,18 +7,33 @@ KL[q || p] bits, with the bits counted from the bytes actually written.
 >>> q, p = rcc.Gaussian(1.0, 0.5), rcc.Gaussian(0.0, 1.0)
 >>> msg = rcc.PFR().encode(q, p, seed=1234)
 >>> x = rcc.PFR().decode(msg.to_bytes(), p, seed=1234)   # == msg.sample, bit for bit
+>>> y = rcc.decode(msg.headerless(), p)                  # any method; no checksum
 """
 
 from . import random
-from .chunked import CompressReport, compress, decompress
-from .container import DEFAULT_MAX_ELEMENTS, Message
+from .channel import decode
+from .chunked import ChunkStats, compress, decompress
+from .container import DEFAULT_MAX_ELEMENTS, Message, Payload
 from .distributions import Gaussian, Laplace, Logistic, Uniform, dinf_bits, kl_bits
 from .errors import DecodeError
 from .hybrid import Hybrid
 from .mrc import MRC
 from .orc import ORC
 from .pfr import PFR
-from .uq import UQ, UQStream
+from .uq import UQ, UQStream, UQStreamDecoder
+
+
+def _register_uq() -> None:
+    """Until ``rcc.uq.UQ`` derives from :class:`rcc.channel.Channel` (and so registers itself),
+    decode UQ payloads through its blob decoder."""
+    from .channel import channel_class, register
+
+    if channel_class("uq") is None:
+        register("uq", None, lambda payload, p, *, max_elements: UQ().decode(
+            payload.to_bytes(prior=p), p, max_elements=max_elements))
+
+
+_register_uq()
 
 __version__ = "0.1.0"
 
@@ -31,6 +46,8 @@ __all__ = [
     "kl_bits",
     "dinf_bits",
     "Message",
+    "Payload",
+    "decode",
     "DecodeError",
     "DEFAULT_MAX_ELEMENTS",
     "PFR",
@@ -39,7 +56,8 @@ __all__ = [
     "Hybrid",
     "UQ",
     "UQStream",
+    "UQStreamDecoder",
     "compress",
     "decompress",
-    "CompressReport",
+    "ChunkStats",
 ]

@@ -7,12 +7,10 @@ import warnings
 
 import numpy as np
 
-from .container import Container, unpack_with_prior
 from .distributions import Distribution, dinf_bits, kl_bits
 from .errors import DecodeError
-from .random import check_seed
 
-__all__ = ["check_pair", "open_blob", "pair_kl_bits", "pair_dinf_bits", "warn_long_race"]
+__all__ = ["check_pair", "check_prior", "open_blob", "pair_kl_bits", "pair_dinf_bits", "warn_long_race"]
 
 #: Rough cost of scoring one candidate coordinate, seconds (numba kernels on one core).
 SECONDS_PER_CANDIDATE_COORDINATE = 1e-8
@@ -29,6 +27,28 @@ def check_pair(q, p) -> tuple[int, ...]:
         return np.broadcast_shapes(q.shape, p.shape)
     except ValueError:
         raise ValueError(f"q of shape {q.shape} and p of shape {p.shape} do not broadcast") from None
+
+
+def check_prior(p, shape: tuple[int, ...], *, error: type[Exception] = ValueError) -> Distribution:
+    """The one prior check of every decoder (and of UQ's encoder): ``p`` broadcast to ``shape``.
+
+    ValueError if ``p`` is not an rcc :class:`Distribution`; ``error`` (ValueError for
+    arguments, :class:`rcc.DecodeError` for a shape read from a stream) if p's shape does not
+    broadcast to ``shape`` (broadcasting p up, never the sample).
+    """
+    if not isinstance(p, Distribution):
+        raise ValueError(f"p must be an rcc Distribution; got {type(p).__name__}")
+    shape = tuple(shape)
+    try:
+        ok = np.broadcast_shapes(p.shape, shape) == shape
+    except ValueError:
+        ok = False
+    if not ok:
+        raise error(
+            f"the sample has shape {shape}; the prior has shape {p.shape}, which does not broadcast to it"
+            + (" (another prior, or a corrupted stream)" if error is not ValueError else "")
+        )
+    return p.broadcast_to(shape)
 
 
 def pair_kl_bits(q, p, **kwargs):
@@ -79,18 +99,9 @@ def _duration(seconds: float) -> str:
     return f"{seconds:.3g} s"
 
 
-def open_blob(blob, method: str, p, seed, max_elements: int) -> tuple[Container, Distribution]:
-    """Parse a decoder's blob against its prior and seed: the header bounded by ``max_elements``,
-    p broadcast to the blob's shape, then the checksum with p's fingerprint folded in.
+def open_blob(blob, method: str, p, seed, max_elements: int):
+    """:func:`rcc.container.unpack_with_prior` with the method, prior, seed and bound checked:
+    (payload, p broadcast to its shape). Kept for decoders not yet on ``decode_payload``."""
+    from .container import unpack_with_prior  # container imports this module
 
-    Returns the container and p broadcast to its shape. ValueError for bad arguments,
-    :class:`rcc.DecodeError` for a blob that does not check out.
-    """
-    if not isinstance(p, Distribution):
-        raise ValueError(f"p must be an rcc Distribution; got {type(p).__name__}")
-    if seed is not None:
-        seed = check_seed(seed)
-    c, pb = unpack_with_prior(blob, method, prior=p, max_elements=max_elements)
-    if seed is not None and seed != c.seed:
-        raise DecodeError(f"the blob was encoded with seed {c.seed}, not {seed}")
-    return c, pb
+    return unpack_with_prior(blob, method, prior=p, seed=seed, max_elements=max_elements)

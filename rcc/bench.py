@@ -61,7 +61,7 @@ def pfr_rows(kls=(0.5, 1.0, 2.0, 4.0, 8.0, 12.0, 16.0), num_seeds: int = 200) ->
             bits.append(msg.num_bits)
             total.append(8 * len(blob))
             log_k.append(math.log2(msg.info["index"]))
-            cands.append(msg.info["num_candidates"])
+            cands.append(msg.info["num_scored"])
             xs.append(float(x))
         kl_true = float(kl_bits(q, p))
         rows.append(
@@ -221,15 +221,15 @@ def speed_rows(dim: int = 64, batch: int = 2**15, repeats: int = 5, uq_elements:
     ch.decode(msg.to_bytes(), Gaussian(0.0, 1.0), seed=0)
     uq_seconds = time.perf_counter() - t0
     # decoding regenerates one candidate: its cost must not grow with the index
-    from .container import Container, pack
     from .coding import BitWriter, write_zipf_index
+    from .container import Payload
     from .pfr import PFR
 
     def decode_seconds(index: int) -> float:
         w = BitWriter()
         write_zipf_index(w, index, 10)
         payload, nbits = w.getvalue()
-        blob = pack(Container("pfr", (10, 0), 1, (dim,), payload, nbits), prior=p)
+        blob = Payload("pfr", (10, 0), 1, (dim,), payload, nbits).to_bytes(prior=p)
         PFR().decode(blob, p)
         t0 = time.perf_counter()
         for _ in range(200):
@@ -382,7 +382,7 @@ def hybrid_rows(num_bins=(1, 4, 16), num_seeds: int = 500) -> list[dict]:
             for seed in range(num_seeds):
                 msg = channel.encode(q, p, seed=seed)
                 bits.append(msg.num_bits)
-                cands.append(msg.info["num_candidates"])
+                cands.append(msg.info["num_scored"])
                 xs.append(float(msg.sample))
             elapsed = time.perf_counter() - t0
             mean_cands = float(np.mean(cands))
@@ -427,7 +427,8 @@ def compress_rows(dim: int = 4096, chunk_bits: float = 8.0, num_seeds: int = 4, 
         ts, t_enc, t_dec, reports = [], 0.0, 0.0, []
         for s in range(num_seeds):
             t0 = time.perf_counter()
-            blob, report = compress(q, p, method=method, seed=s, chunk_bits=chunk_bits, return_report=True)
+            report = compress(q, p, method=method, seed=s, chunk_bits=chunk_bits)
+            blob = report.to_bytes()
             t1 = time.perf_counter()
             x = decompress(blob, p)
             t_dec += time.perf_counter() - t1
@@ -440,11 +441,11 @@ def compress_rows(dim: int = 4096, chunk_bits: float = 8.0, num_seeds: int = 4, 
         rows.append({
             "method": name,
             "kl_bits": kl,
-            "bits": float(np.mean([r.payload_bits for r in reports])),
-            "bits_per_kl": float(np.mean([r.payload_bits for r in reports])) / kl,
-            "header_bits": float(np.mean([r.header_bits for r in reports])),
-            "chunks": float(np.mean([r.num_chunks for r in reports])),
-            "candidates": float(np.mean([r.num_candidates for r in reports])),
+            "bits": float(np.mean([r.num_bits for r in reports])),
+            "bits_per_kl": float(np.mean([r.num_bits for r in reports])) / kl,
+            "header_bits": float(np.mean([r.overhead_bits for r in reports])),
+            "chunks": float(np.mean([r.info["num_chunks"] for r in reports])),
+            "candidates": float(np.mean([r.info["num_scored"] for r in reports])),
             "encode_ms": 1e3 * t_enc / num_seeds,
             "decode_ms": 1e3 * t_dec / num_seeds,
             "bias": f"t = {ts.mean():+.2f} +- {1 / math.sqrt(num_seeds):.2f}",

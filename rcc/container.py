@@ -33,15 +33,20 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._checks import check_prior
 from .coding import decode_varint, encode_varint
 from .distributions import Distribution
 from .errors import DecodeError
+from .random import check_seed
 
 __all__ = [
     "Message",
+    "Payload",
     "Container",
     "pack",
     "unpack",
+    "check_payload",
+    "register_method",
     "prior_fingerprint",
     "check_max_elements",
     "FORMAT_VERSION",
@@ -65,15 +70,97 @@ _FINGERPRINT_BLOCK = 2**16
 
 
 @dataclass(frozen=True)
-class Container:
-    """The parsed fields of a blob (see the module docstring)."""
+class Payload:
+    """The headerless form of any rcc message: what a decoder needs besides the prior.
+
+    For callers that frame many messages themselves (a file of many steps): store these fields
+    your own way, rebuild the ``Payload`` and hand it to :func:`rcc.decode` (no checksum: the
+    caller frames and checks). :meth:`to_bytes` packs it into the self-contained container.
+
+    Attributes
+    ----------
+    method : str
+        The method name (``"pfr"``, ``"orc"``, ``"mrc"``, ``"hybrid"``, ``"uq"``, ``"chunked"``, ...).
+    params : tuple of int
+        The method's header parameters, each in [0, 2**64).
+    seed : int
+        The shared-randomness seed, in [0, 2**64).
+    shape : tuple of int
+        Shape of the sample (at most 32 dimensions).
+    data : bytes
+        The payload bit string, ``ceil(num_bits / 8)`` bytes, zero-padded at the end.
+    num_bits : int
+        Exact length of the payload in bits (the message proper: what ``Message.num_bits`` counts).
+
+    Fields that do not fit these rules raise :class:`rcc.DecodeError` (a ``ValueError``) on
+    construction, so a payload rebuilt from damaged bytes fails before any decoding work.
+    """
 
     method: str
     params: tuple[int, ...]
     seed: int
     shape: tuple[int, ...]
-    payload: bytes
-    payload_bits: int
+    data: bytes
+    num_bits: int
+
+    def __post_init__(self):
+        if not isinstance(self.method, str) or self.method not in METHODS:
+            raise DecodeError(f"unknown method {self.method!r}")
+        set_ = object.__setattr__
+        set_(self, "params", _uints("params", self.params, _MAX_PARAMS))
+        set_(self, "shape", _uints("shape", self.shape, _MAX_NDIM))
+        set_(self, "seed", _uints("seed", (self.seed,), 1)[0])
+        set_(self, "num_bits", _uints("num_bits", (self.num_bits,), 1)[0])
+        if not isinstance(self.data, (bytes, bytearray, memoryview)):
+            raise DecodeError(f"payload data must be bytes; got {type(self.data).__name__}")
+        set_(self, "data", bytes(self.data))
+        if len(self.data) != (self.num_bits + 7) // 8:
+            raise DecodeError(f"payload data holds {len(self.data)} bytes but num_bits is {self.num_bits}")
+
+    def to_bytes(self, prior=None) -> bytes:
+        """The container blob (format 2; see the module docstring). ``prior``: the prior the
+        payload was coded under, whose fingerprint is folded into the checksum (None: none)."""
+        return pack(self, prior=prior)
+
+    # the container's historical field names, read-only
+    @property
+    def payload(self) -> bytes:
+        return self.data
+
+    @property
+    def payload_bits(self) -> int:
+        return self.num_bits
+
+
+def Container(method, params, seed, shape, payload, payload_bits) -> Payload:  # noqa: N802
+    """A :class:`Payload` from the container's historical field names (``payload``,
+    ``payload_bits`` for ``data``, ``num_bits``)."""
+    return Payload(method, params, seed, shape, payload, payload_bits)
+
+
+def _uints(name: str, values, max_count: int) -> tuple[int, ...]:
+    """``values`` as a tuple of ints in [0, 2**64) (at most ``max_count``), else DecodeError."""
+    try:
+        values = tuple(values)
+    except TypeError:
+        raise DecodeError(f"{name} must be a sequence of ints; got {values!r:.80}") from None
+    if len(values) > max_count:
+        raise DecodeError(f"{name}: {len(values)} values, more than the format allows ({max_count})")
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 0 <= v < 2**64:
+            raise DecodeError(f"{name} must hold ints in [0, 2**64); got {v!r:.80}")
+    return tuple(int(v) for v in values)
+
+
+def register_method(name: str, code: int) -> None:
+    """Give a new method ``name`` its container code (an int in [1, 255]); a no-op if it has it
+    already. ValueError if the name has another code or the code another name."""
+    if not isinstance(code, int) or not 1 <= code <= 255:
+        raise ValueError(f"method code must be an int in [1, 255]; got {code!r}")
+    if METHODS.get(name, code) != code or _METHOD_NAMES.get(code, name) != name:
+        raise ValueError(f"method {name!r} / code {code} clashes with {METHODS.get(name)} / {_METHOD_NAMES.get(code)!r}")
+    METHODS[name] = code
+    _METHOD_NAMES[code] = name
 
 
 def check_max_elements(max_elements) -> int:
@@ -106,21 +193,19 @@ def prior_fingerprint(p) -> int:
     return crc
 
 
-def pack(c: Container, *, prior=None) -> bytes:
-    """Serialise a :class:`Container` to bytes (header, payload, CRC-32).
+def pack(payload: Payload, *, prior=None) -> bytes:
+    """Serialise a :class:`Payload` to bytes (header, payload, CRC-32).
 
-    ``prior``: the prior the payload was coded under (any shape broadcasting to ``c.shape``); its
+    ``prior``: the prior the payload was coded under (any shape broadcasting to its shape); its
     fingerprint is folded into the checksum (see the module docstring). None for none.
     """
-    if c.method not in METHODS:
-        raise ValueError(f"unknown method {c.method!r}")
-    if len(c.payload) != (c.payload_bits + 7) // 8:
-        raise ValueError("payload length does not match payload_bits")
-    fingerprint = 0 if prior is None else prior_fingerprint(prior.broadcast_to(c.shape))
-    return _pack(c, fingerprint)
+    if not isinstance(payload, Payload):
+        raise ValueError(f"expected an rcc.Payload; got {type(payload).__name__}")
+    fingerprint = 0 if prior is None else prior_fingerprint(prior.broadcast_to(payload.shape))
+    return _pack(payload, fingerprint)
 
 
-def _pack(c: Container, fingerprint: int) -> bytes:
+def _pack(c: Payload, fingerprint: int) -> bytes:
     out = bytearray(MAGIC)
     out.append(FORMAT_VERSION)
     out.append(METHODS[c.method])
@@ -131,46 +216,76 @@ def _pack(c: Container, fingerprint: int) -> bytes:
     out += encode_varint(len(c.shape))
     for n in c.shape:
         out += encode_varint(n)
-    out += encode_varint(c.payload_bits)
-    out += c.payload
+    out += encode_varint(c.num_bits)
+    out += c.data
     out += zlib.crc32(bytes(out), fingerprint).to_bytes(4, "little")
     return bytes(out)
 
 
-def unpack(blob, expect_method: str | None = None, *, prior=None, max_elements: int = DEFAULT_MAX_ELEMENTS) -> Container:
+def unpack(
+    blob,
+    expect_method: str | None = None,
+    *,
+    prior=None,
+    seed: int | None = None,
+    max_elements: int = DEFAULT_MAX_ELEMENTS,
+) -> Payload:
     """Parse and check a blob; raises :class:`rcc.DecodeError` with the reason if anything is off.
 
     ``prior``: the prior the blob was coded under (None for a blob packed without one); it must
-    broadcast to the blob's shape, and its fingerprint must match the checksum. A blob whose
-    shape holds more than ``max_elements`` elements is refused before anything else is done.
+    broadcast to the blob's shape, and its fingerprint must match the checksum. ``seed``
+    (optional) must equal the blob's. A blob whose shape holds more than ``max_elements``
+    elements is refused before anything else is done.
     """
-    return unpack_with_prior(blob, expect_method, prior=prior, max_elements=max_elements)[0]
+    return unpack_with_prior(blob, expect_method, prior=prior, seed=seed, max_elements=max_elements)[0]
 
 
-def unpack_with_prior(blob, expect_method=None, *, prior=None, max_elements=DEFAULT_MAX_ELEMENTS):
+def unpack_with_prior(blob, expect_method=None, *, prior=None, seed=None, max_elements=DEFAULT_MAX_ELEMENTS):
     """:func:`unpack`, also returning the prior broadcast to the blob's shape (None if none)."""
     max_elements = check_max_elements(max_elements)
+    if seed is not None:
+        seed = check_seed(seed)
+    if prior is not None and not isinstance(prior, Distribution):
+        raise ValueError(f"p must be an rcc Distribution; got {type(prior).__name__}")
     c, body, crc = _parse(blob, expect_method, max_elements)
     fingerprint = 0
     if prior is not None:
-        if not isinstance(prior, Distribution):
-            raise ValueError(f"p must be an rcc Distribution; got {type(prior).__name__}")
-        try:
-            prior = prior.broadcast_to(c.shape)
-        except ValueError:
-            raise DecodeError(
-                f"the blob holds a sample of shape {c.shape}; the prior has shape {prior.shape}, which "
-                "does not broadcast to it (another prior, or a corrupted blob)"
-            ) from None
+        prior = check_prior(prior, c.shape, error=DecodeError)
         fingerprint = prior_fingerprint(prior)
     if zlib.crc32(body, fingerprint) != crc:
         raise DecodeError(
             "checksum mismatch: the blob is corrupted or truncated, or the prior (or seed) differs from the encoder's"
         )
+    if seed is not None and seed != c.seed:
+        raise DecodeError(f"the blob was encoded with seed {c.seed}, not {seed}")
     return c, prior
 
 
-def _parse(blob, expect_method, max_elements: int) -> tuple[Container, bytes, int]:
+def check_payload(payload, method: str, p, max_elements: int = DEFAULT_MAX_ELEMENTS):
+    """The checks every ``decode_payload`` starts with; returns p broadcast to the payload's shape.
+
+    ValueError if ``payload`` is not a :class:`Payload`, p not a distribution or
+    ``max_elements`` bad; :class:`rcc.DecodeError` if the payload holds another method, more
+    than ``max_elements`` elements, or a shape p does not broadcast to.
+    """
+    if not isinstance(payload, Payload):
+        raise ValueError(f"expected an rcc.Payload; got {type(payload).__name__}")
+    if payload.method != method:
+        raise DecodeError(f"the payload holds a {payload.method!r} message, not {method!r}")
+    _check_size(payload.shape, check_max_elements(max_elements))
+    return check_prior(p, payload.shape, error=DecodeError)
+
+
+def _check_size(shape: tuple[int, ...], max_elements: int) -> None:
+    size = int(np.prod(shape, dtype=object))
+    if size > min(max_elements, _MAX_SIZE):
+        raise DecodeError(
+            f"the blob declares shape {tuple(shape)}, {size} elements, more than the limit of "
+            f"{min(max_elements, _MAX_SIZE)}; if the blob is trusted, pass a larger max_elements= to the decoder"
+        )
+
+
+def _parse(blob, expect_method, max_elements: int) -> tuple[Payload, bytes, int]:
     """Header fields, body and stored checksum of a blob (the checksum not yet verified)."""
     if isinstance(blob, (bytearray, memoryview)):
         blob = bytes(blob)
@@ -204,24 +319,19 @@ def _parse(blob, expect_method, max_elements: int) -> tuple[Container, bytes, in
     for _ in range(ndim):
         n, pos = decode_varint(body, pos)
         shape.append(n)
-    size = int(np.prod(shape, dtype=object))
-    if size > min(max_elements, _MAX_SIZE):
-        raise DecodeError(
-            f"the blob declares shape {tuple(shape)}, {size} elements, more than the limit of "
-            f"{min(max_elements, _MAX_SIZE)}; if the blob is trusted, pass a larger max_elements= to the decoder"
-        )
+    _check_size(tuple(shape), max_elements)
     payload_bits, pos = decode_varint(body, pos)
     payload = body[pos:]
     if len(payload) != (payload_bits + 7) // 8:
         raise DecodeError(
             f"payload holds {len(payload)} bytes but the header announces {payload_bits} bits"
         )
-    return Container(method, tuple(params), seed, tuple(shape), payload, payload_bits), body, crc
+    return Payload(method, tuple(params), seed, tuple(shape), payload, payload_bits), body, crc
 
 
 @dataclass(frozen=True, eq=False)
 class Message:
-    """What a channel's ``encode`` returns.
+    """What a channel's ``encode`` (and :func:`rcc.compress`) returns.
 
     Attributes
     ----------
@@ -231,14 +341,17 @@ class Message:
         Exact length in bits of the payload (the message proper), which decodes on its own given
         the header fields.
     info : dict
-        Diagnostics of the encoder: ``kl_bits``, the index, candidates scored, whether the run
-        was truncated, and so on (per channel).
+        Diagnostics of the encoder, in one vocabulary for every channel (:mod:`rcc.channel`):
+        ``kl_bits``, ``num_scored``, ``truncated``, ``index`` where there is one, and the
+        channel's own keys.
     fingerprint : int
         :func:`prior_fingerprint` of the prior (broadcast to the sample's shape) that
         ``to_bytes()`` folds into the checksum; 0 for none.
+    chunks : ChunkStats or None
+        Per-chunk arrays of a :func:`rcc.compress` message (None for a single message).
 
-    ``to_bytes()`` gives the whole blob; ``total_bits`` is its length and ``overhead_bits`` the
-    header and checksum share of it.
+    ``to_bytes()`` gives the whole blob, ``headerless()`` the :class:`Payload` (no checksum);
+    ``total_bits`` is the blob's length and ``overhead_bits`` the header and checksum share of it.
     """
 
     method: str
@@ -249,12 +362,15 @@ class Message:
     num_bits: int
     info: dict = field(default_factory=dict)
     fingerprint: int = 0
+    chunks: object = None
+
+    def headerless(self) -> Payload:
+        """The :class:`Payload` that :func:`rcc.decode` turns back into ``sample`` (given the prior)."""
+        return Payload(self.method, self.params, self.seed, tuple(self.sample.shape), self.payload, self.num_bits)
 
     def to_bytes(self) -> bytes:
-        c = Container(self.method, self.params, self.seed, tuple(self.sample.shape), self.payload, self.num_bits)
-        if c.method not in METHODS:
-            raise ValueError(f"unknown method {c.method!r}")
-        return _pack(c, self.fingerprint)
+        """The container blob, with the prior's fingerprint folded into its checksum."""
+        return _pack(self.headerless(), self.fingerprint)
 
     @property
     def total_bits(self) -> int:

@@ -54,13 +54,21 @@ import math
 import numpy as np
 
 from . import _densities
-from ._checks import check_pair, open_blob, pair_dinf_bits, pair_kl_bits, warn_long_race
+from ._checks import check_pair, pair_dinf_bits, pair_kl_bits, warn_long_race
 from ._densities import GAUSSIAN, LAPLACE, UNIFORM
 from ._hybrid_kernels import hybrid_candidate, hybrid_score_batch
 from ._race import poisson_race
-from .channel import check_num_candidates
-from .coding import MAX_GOLOMB, BitReader, BitWriter, golomb_param_for_kl, read_zipf_index, write_zipf_index
-from .container import DEFAULT_MAX_ELEMENTS, Message, prior_fingerprint
+from .channel import Channel, check_num_candidates
+from .coding import (
+    BitReader,
+    BitWriter,
+    golomb_param_for_kl,
+    read_truncated_binary,
+    read_zipf_index,
+    write_truncated_binary,
+    write_zipf_index,
+)
+from .container import DEFAULT_MAX_ELEMENTS, Message, Payload, check_payload, prior_fingerprint
 from .distributions import Distribution
 from .errors import DecodeError
 from .random import DOMAIN_HYBRID, DOMAIN_SELECT, check_seed, seed_key, uniforms
@@ -157,40 +165,11 @@ def bin_sup_log_ratio(q: Distribution, p: Distribution, edges: np.ndarray, kbins
 
 
 # ----------------------------------------------------------------------------------------------
-# the integer: a truncated binary code of a bin in {0, .., M-1} (uniform under x ~ p)
-# ----------------------------------------------------------------------------------------------
-
-
-def _write_bin(w: BitWriter, k: int, m: int) -> None:
-    b = m.bit_length() - 1
-    cut = (1 << (b + 1)) - m
-    if k < cut:
-        w.write(k, b)
-    else:
-        w.write(k + cut, b + 1)
-
-
-def _read_bin(rd: BitReader, m: int) -> int:
-    b = m.bit_length() - 1
-    cut = (1 << (b + 1)) - m
-    k = rd.read(b)
-    if k >= cut:
-        k = ((k << 1) | rd.read(1)) - cut
-    return k
-
-
-def bin_code_bits(k: int, m: int) -> int:
-    """Length in bits of the truncated binary code of bin ``k`` of ``m`` (log2 m if m = 2^b)."""
-    b = m.bit_length() - 1
-    return b if k < (1 << (b + 1)) - m else b + 1
-
-
-# ----------------------------------------------------------------------------------------------
 # the channel
 # ----------------------------------------------------------------------------------------------
 
 
-class Hybrid:
+class Hybrid(Channel):
     """Hybrid coding: dithered quantization in CDF space + a PFR (or ORC) race in one bin.
 
     Theis & Yosri, "Algorithms for the Communication of Samples" (ICML 2022); see the module
@@ -220,7 +199,8 @@ class Hybrid:
     ``window_dinf_bits`` (log2 sup of the race's density ratio in the chosen bin),
     ``window_mass`` (its q-mass), ``integer_entropy_bits`` (H(K) given the dither),
     ``index`` (1-based), ``integer`` (the bin; an int if d == 1, else a tuple),
-    ``num_candidates`` (scored), and ``certified``/``truncated`` (PFR) or ``stopped_early`` (ORC).
+    ``num_scored`` and ``truncated`` (the race was not certified; see :mod:`rcc.channel`).
+    Hybrid has no chunk code yet: ``rcc.compress`` refuses it.
 
     Example
     -------
@@ -234,6 +214,7 @@ class Hybrid:
     """
 
     method = "hybrid"
+    method_code = 5
 
     def __init__(
         self,
@@ -264,6 +245,22 @@ class Hybrid:
         return f"Hybrid(num_bins={self.num_bins}, inner={self.inner!r}, {n})"
 
     # ------------------------------------------------------------------------------------------
+    def _refusal(self, kl: float, dinf: float, d: int) -> str | None:
+        """Why exact hybrid coding refuses the pair (None if it takes it)."""
+        if self.inner != "pfr" or self.max_candidates is not None:
+            return None
+        if not math.isfinite(dinf):
+            return (
+                "exact hybrid coding needs a finite D_inf = log2 sup dq/dp, but it is infinite (or "
+                "unknown) for this pair; pass max_candidates=N or inner='orc'"
+            )
+        if dinf - d * math.log2(self.num_bins) > MAX_EXACT_DINF_BITS:
+            return (
+                f"exact hybrid coding would score about 2^{dinf - d * math.log2(self.num_bins):.1f} candidates "
+                f"(D_inf = {dinf:.1f} bits, {self.num_bins} bins); raise num_bins or split the pair"
+            )
+        return None
+
     def encode(self, q: Distribution, p: Distribution, seed: int) -> Message:
         """Send one sample of q given the shared prior p (see the class docstring for ``info``)."""
         shape = check_pair(q, p)
@@ -274,18 +271,9 @@ class Hybrid:
         m = self.num_bins
         kl = float(pair_kl_bits(q, p))
         dinf = float(pair_dinf_bits(q, p))
-        exact = self.inner == "pfr" and self.max_candidates is None
-        if exact:
-            if not math.isfinite(dinf):
-                raise ValueError(
-                    "exact hybrid coding needs a finite D_inf = log2 sup dq/dp, but it is infinite (or "
-                    "unknown) for this pair; pass max_candidates=N or inner='orc'"
-                )
-            if dinf - d * math.log2(m) > MAX_EXACT_DINF_BITS:
-                raise ValueError(
-                    f"exact hybrid coding would score about 2^{dinf - d * math.log2(m):.1f} candidates "
-                    f"(D_inf = {dinf:.1f} bits, {m} bins); raise num_bins or split the pair"
-                )
+        reason = self._refusal(kl, dinf, d)
+        if reason is not None:
+            raise ValueError(reason)
         if not math.isfinite(kl):
             raise ValueError("KL[q || p] is infinite for this pair: q puts mass where p has none")
         limit = self.max_candidates if self.inner == "pfr" else self.num_candidates
@@ -295,32 +283,16 @@ class Hybrid:
 
         qf, pf = q.broadcast_to(shape).ravel(), p.broadcast_to(shape).ravel()
         dither = uniforms(seed, DOMAIN_HYBRID, 0, 0, d)
-        # the bin of each coordinate: K_j ~ Q_j (encoder-private uniforms), one coordinate at a
-        # time so that memory stays O(M), not O(M d)
-        sel = uniforms(seed, DOMAIN_SELECT, 0, 0, d)
-        kbins = np.zeros(d, dtype=np.int64)
-        log_window_mass, h_k, log_rmax = 0.0, 0.0, 0.0
-        for j in range(d):
-            qj, pj = qf.take([j]), pf.take([j])
-            edges = bin_edges(pj, dither[j:j + 1], m)  # (M, 1)
-            masses = bin_masses(qj, edges)[:, 0]
-            cum = np.cumsum(masses)
-            k = min(int(np.searchsorted(cum, sel[j] * cum[-1], side="right")), m - 1)
-            kbins[j] = k
-            log_window_mass += math.log(masses[k] / cum[-1]) if masses[k] > 0 else -math.inf
-            with np.errstate(divide="ignore", invalid="ignore"):
-                pr = masses / cum[-1]
-                h_k += max(0.0, float(-np.sum(np.where(pr > 0, pr * np.log2(pr), 0.0))))
-            log_rmax += bin_sup_log_ratio(qj, pj, edges, kbins[j:j + 1], math.isfinite(dinf))
-
+        kbins, log_window_mass, h_k, log_rmax = _choose_bins(qf, pf, dither, uniforms(seed, DOMAIN_SELECT, 0, 0, d), m,
+                                                             math.isfinite(dinf))
         key = seed_key(seed)
         score = lambda start, count: hybrid_score_batch(key, 0, start, count, kbins, dither, m, qf, pf)  # noqa: E731
         index, scored, certified = poisson_race(score, seed, 0, log_rmax, limit, ordered=self.inner == "orc")
 
-        params = self.header_params(max(0.0, kl - d * math.log2(m) + h_k))
+        params = self.index_params(max(0.0, kl - d * math.log2(m) + h_k))
         w = BitWriter()
         for k in kbins:
-            _write_bin(w, int(k), m)
+            write_truncated_binary(w, int(k), m)
         integer_bits = w.num_bits
         write_zipf_index(w, index + 1, params[2])
         payload, nbits = w.getvalue()
@@ -333,55 +305,72 @@ class Hybrid:
             "integer_entropy_bits": h_k,
             "index": index + 1,
             "integer": int(kbins[0]) if d == 1 else tuple(int(k) for k in kbins),
-            "num_candidates": scored,
+            "num_scored": scored,
+            "truncated": not certified,
             "integer_bits": integer_bits,
             "index_bits": nbits - integer_bits,
             "inner": self.inner,
         }
-        if self.inner == "pfr":
-            info.update(certified=certified, truncated=not certified)
-        else:
-            info.update(stopped_early=certified)
         return Message(self.method, params, seed, sample, payload, nbits, info, prior_fingerprint(p.broadcast_to(shape)))
 
-    def header_params(self, inner_kl_bits: float) -> tuple[int, int, int, int]:
-        """(inner code, num_bins, Golomb parameter of the index code, N or 0)."""
+    def index_params(self, kl: float) -> tuple[int, int, int, int]:
+        """Header parameters (inner code, num_bins, Golomb parameter of the index code, N or 0)
+        for a race of ``kl`` bits of KL (that of the pair within the chosen bin)."""
         n = (self.max_candidates or 0) if self.inner == "pfr" else self.num_candidates
-        return (_INNER[self.inner], self.num_bins, golomb_param_for_kl(inner_kl_bits), n)
+        return (_INNER[self.inner], self.num_bins, golomb_param_for_kl(kl), n)
 
     # ------------------------------------------------------------------------------------------
-    def decode(
-        self, blob: bytes, p: Distribution, seed: int | None = None, *, max_elements: int = DEFAULT_MAX_ELEMENTS
-    ) -> np.ndarray:
-        """Regenerate the encoder's sample from ``blob`` and the shared prior ``p``, in O(d).
+    def decode_payload(self, payload: Payload, p: Distribution, *, max_elements: int = DEFAULT_MAX_ELEMENTS) -> np.ndarray:
+        """Regenerate the encoder's sample from a hybrid :class:`rcc.Payload` and the prior, in O(d).
 
-        The blob's own header (M, inner scheme, N) is what counts; this instance's settings are
-        not consulted. ``seed`` (optional) must equal the blob's. Raises :class:`rcc.DecodeError`
-        for any malformed, corrupted or mismatched blob, for a prior other than the encoder's
-        (its fingerprint is folded into the checksum), and for a shape of more than
-        ``max_elements`` elements (a hybrid message holds at most 64 anyway).
+        The payload's own parameters (M, inner scheme, N) count; this instance's settings are
+        not consulted. :class:`rcc.DecodeError` for bad parameters, a shape of more than 64 (or
+        ``max_elements``) elements, a prior that does not broadcast to it, or a malformed payload.
         """
-        c, p = open_blob(blob, self.method, p, seed, max_elements)
-        if len(c.params) != 4:
-            raise DecodeError(f"a hybrid message has 4 header parameters, this one {len(c.params)}")
-        inner, m, golomb, n = c.params
+        pb = check_payload(payload, self.method, p, max_elements)
+        if len(payload.params) != 4:
+            raise DecodeError(f"a hybrid message has 4 header parameters, this one {len(payload.params)}")
+        inner, m, golomb, n = payload.params
         if inner not in _INNER_NAMES:
             raise DecodeError(f"unknown inner scheme code {inner}")
         if not 1 <= m <= MAX_BINS:
             raise DecodeError(f"num_bins {m} out of range")
-        if not 1 <= golomb <= MAX_GOLOMB:
-            raise DecodeError(f"hybrid Golomb parameter {golomb} out of range")
         if _INNER_NAMES[inner] == "orc" and n < 1:
             raise DecodeError("an orc-inner hybrid message needs its number of candidates")
-        d = int(np.prod(c.shape, dtype=np.int64))
+        d = int(np.prod(payload.shape, dtype=np.int64))
         if d > MAX_DIM:
-            raise DecodeError(f"shape {c.shape} has more than {MAX_DIM} coordinates")
-        rd = BitReader(c.payload, c.payload_bits)
-        kbins = np.array([_read_bin(rd, m) for _ in range(d)], dtype=np.int64)
+            raise DecodeError(f"shape {payload.shape} has more than {MAX_DIM} coordinates")
+        rd = BitReader(payload.data, payload.num_bits)
+        kbins = np.array([read_truncated_binary(rd, m) for _ in range(d)], dtype=np.int64)
         index = read_zipf_index(rd, golomb)
         rd.finish()
         if n and index > n:
             raise DecodeError(f"index {index} exceeds the message's {n} candidates")
-        dither = uniforms(c.seed, DOMAIN_HYBRID, 0, 0, d)
-        x = hybrid_candidate(seed_key(c.seed), 0, index - 1, kbins, dither, m, p.ravel())
-        return x.reshape(c.shape)
+        dither = uniforms(payload.seed, DOMAIN_HYBRID, 0, 0, d)
+        x = hybrid_candidate(seed_key(payload.seed), 0, index - 1, kbins, dither, m, pb.ravel())
+        return x.reshape(payload.shape)
+
+
+def _choose_bins(qf: Distribution, pf: Distribution, dither: np.ndarray, sel: np.ndarray, m: int, bounded: bool):
+    """The encoder's bins K_j ~ Q_j, one coordinate at a time (memory O(M), not O(M d)).
+
+    qf, pf: the pair flattened to (d,); dither, sel: (d,) shared dither and encoder-private
+    uniforms. Returns (kbins int64 (d,), log q-mass of the product bin (nats), H(K) in bits,
+    log sup of q/p over the product bin (nats)).
+    """
+    d = dither.shape[0]
+    kbins = np.zeros(d, dtype=np.int64)
+    log_window_mass, h_k, log_rmax = 0.0, 0.0, 0.0
+    for j in range(d):
+        qj, pj = qf.take([j]), pf.take([j])
+        edges = bin_edges(pj, dither[j:j + 1], m)  # (M, 1)
+        masses = bin_masses(qj, edges)[:, 0]
+        cum = np.cumsum(masses)
+        k = min(int(np.searchsorted(cum, sel[j] * cum[-1], side="right")), m - 1)
+        kbins[j] = k
+        log_window_mass += math.log(masses[k] / cum[-1]) if masses[k] > 0 else -math.inf
+        with np.errstate(divide="ignore", invalid="ignore"):
+            pr = masses / cum[-1]
+            h_k += max(0.0, float(-np.sum(np.where(pr > 0, pr * np.log2(pr), 0.0))))
+        log_rmax += bin_sup_log_ratio(qj, pj, edges, kbins[j:j + 1], bounded)
+    return kbins, log_window_mass, h_k, log_rmax

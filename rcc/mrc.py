@@ -10,11 +10,11 @@ baseline the other selection channels are compared with.
 
 from __future__ import annotations
 
+from ._chunk_codes import FixedWidthCode
 from ._kernels import Pair
 from ._race import gumbel_max, scorer
 from .channel import SelectionChannel, check_num_candidates, expect_params
 from .coding import BitReader, BitWriter
-from .distributions import Distribution
 from .errors import DecodeError
 
 __all__ = ["MRC"]
@@ -27,8 +27,8 @@ def _width(n: int) -> int:
 class MRC(SelectionChannel):
     """Minimal random coding with ``num_candidates`` candidates (Havasi et al., 2019).
 
-    ``msg.num_bits`` is exactly ceil(log2 N); ``msg.info`` holds ``kl_bits``, ``index`` and
-    ``num_candidates``.
+    ``msg.num_bits`` is exactly ceil(log2 N); ``msg.info`` holds ``kl_bits``, ``index``,
+    ``num_scored`` (N) and ``truncated`` (always True: no certificate, see :mod:`rcc.channel`).
 
     Example
     -------
@@ -40,6 +40,7 @@ class MRC(SelectionChannel):
     """
 
     method = "mrc"
+    method_code = 4
 
     def __init__(self, num_candidates: int = 2**16):
         self.num_candidates = check_num_candidates("num_candidates", num_candidates)
@@ -47,14 +48,25 @@ class MRC(SelectionChannel):
     def __repr__(self) -> str:
         return f"MRC(num_candidates={self.num_candidates})"
 
-    def select(self, pair: Pair, q: Distribution, p: Distribution, seed: int, chunk: int) -> tuple[int, dict]:
-        return gumbel_max(scorer(pair, seed, chunk), seed, chunk, self.num_candidates), {"num_candidates": self.num_candidates}
+    def select(self, pair: Pair, seed: int, chunk: int) -> tuple[int, dict]:
+        index = gumbel_max(scorer(pair, seed, chunk), seed, chunk, self.num_candidates)
+        return index, {"num_scored": self.num_candidates, "truncated": True}
 
     def expected_candidates(self, kl: float, dinf: float) -> float:
         return float(self.num_candidates)  # Gumbel-max scores all N
 
     def index_params(self, kl: float) -> tuple[int, ...]:
         return (self.num_candidates,)
+
+    def chunk_code(self) -> FixedWidthCode:
+        return FixedWidthCode(self.num_candidates)
+
+    @classmethod
+    def chunk_code_from(cls, params: tuple[int, ...]) -> FixedWidthCode:
+        (count,) = params
+        if not 1 <= count < 2**63:
+            raise DecodeError(f"candidate count {count} out of range for mrc")
+        return FixedWidthCode(count)
 
     def write_index(self, w: BitWriter, index: int, params: tuple[int, ...]) -> None:
         w.write(index - 1, _width(params[0]))

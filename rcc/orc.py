@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import math
 
+from ._checks import pair_dinf_bits
+from ._chunk_codes import BitLengthCode
 from ._kernels import Pair
 from ._race import poisson_race, scorer
 from .channel import SelectionChannel, check_num_candidates, expect_params
-from ._checks import pair_dinf_bits
-from .coding import MAX_GOLOMB, BitReader, BitWriter, golomb_param_for_kl, read_zipf_index, write_zipf_index
-from .distributions import Distribution
+from .coding import BitReader, BitWriter, golomb_param_for_kl, read_zipf_index, write_zipf_index
 from .errors import DecodeError
 
 __all__ = ["ORC"]
@@ -47,11 +47,13 @@ class ORC(SelectionChannel):
     >>> bool(rcc.ORC(num_candidates=2**10).decode(msg.to_bytes(), p, seed=5) == msg.sample)
     True
 
-    ``msg.info`` holds ``kl_bits``, ``index`` (1-based), ``num_candidates`` (scored) and
-    ``stopped_early``. The header carries the Golomb parameter of the index code and N.
+    ``msg.info`` holds ``kl_bits``, ``index`` (1-based), ``num_scored`` and ``truncated`` (False
+    when the ordered race stopped early, certified; see :mod:`rcc.channel`). The header carries
+    the Golomb parameter of the index code and N.
     """
 
     method = "orc"
+    method_code = 3
 
     def __init__(self, num_candidates: int = 2**16):
         self.num_candidates = check_num_candidates("num_candidates", num_candidates)
@@ -59,10 +61,10 @@ class ORC(SelectionChannel):
     def __repr__(self) -> str:
         return f"ORC(num_candidates={self.num_candidates})"
 
-    def select(self, pair: Pair, q: Distribution, p: Distribution, seed: int, chunk: int) -> tuple[int, dict]:
-        log_rmax = float(pair_dinf_bits(q, p)) * _LN2
+    def select(self, pair: Pair, seed: int, chunk: int) -> tuple[int, dict]:
+        log_rmax = float(pair_dinf_bits(pair.q, pair.p)) * _LN2
         index, scored, stopped = poisson_race(scorer(pair, seed, chunk), seed, chunk, log_rmax, self.num_candidates, ordered=True)
-        return index, {"num_candidates": scored, "stopped_early": stopped}
+        return index, {"num_scored": scored, "truncated": not stopped}
 
     def expected_candidates(self, kl: float, dinf: float) -> float:
         expected = 2.0 ** min(dinf, 1000.0) if math.isfinite(dinf) else math.inf
@@ -71,13 +73,23 @@ class ORC(SelectionChannel):
     def index_params(self, kl: float) -> tuple[int, ...]:
         return (golomb_param_for_kl(kl), self.num_candidates)
 
+    def chunk_code(self) -> BitLengthCode:
+        return BitLengthCode(self.num_candidates)
+
+    @classmethod
+    def chunk_code_from(cls, params: tuple[int, ...]) -> BitLengthCode:
+        (count,) = params
+        if not 1 <= count < 2**63:
+            raise DecodeError(f"candidate count {count} out of range for orc")
+        return BitLengthCode(count)
+
     def write_index(self, w: BitWriter, index: int, params: tuple[int, ...]) -> None:
         write_zipf_index(w, index, params[0])
 
     def read_index(self, rd: BitReader, params: tuple[int, ...]) -> int:
         expect_params(params, 2, self.method)
         m, n = params
-        if not 1 <= m <= MAX_GOLOMB or n < 1:
+        if not 1 <= n < 2**63:
             raise DecodeError(f"orc header parameters {params} out of range")
         index = read_zipf_index(rd, m)
         if index > n:

@@ -25,11 +25,12 @@ import math
 
 import numpy as np
 
+from ._checks import pair_dinf_bits
+from ._chunk_codes import BitLengthCode
 from ._kernels import Pair
 from ._race import poisson_race, scorer
 from .channel import SelectionChannel, check_num_candidates, expect_params
-from ._checks import pair_dinf_bits
-from .coding import MAX_GOLOMB, BitReader, BitWriter, golomb_param_for_kl, read_zipf_index, write_zipf_index
+from .coding import BitReader, BitWriter, golomb_param_for_kl, read_zipf_index, write_zipf_index
 from .distributions import Distribution, kl_bits
 from .errors import DecodeError
 
@@ -69,10 +70,12 @@ class PFR(SelectionChannel):
     ``msg.num_bits`` is the length of the Zipf-coded index (about KL + log2(KL + 1) + 2 bits);
     the Golomb parameter of the code (derived from the KL) and ``max_candidates`` travel in the
     header (``msg.overhead_bits``). ``msg.info`` holds ``kl_bits``, ``dinf_bits``, ``index``
-    (1-based), ``num_candidates`` (scored), ``certified`` and ``truncated``.
+    (1-based), ``num_scored`` and ``truncated`` (the budget cut the race: the sample is not
+    exactly q; see :mod:`rcc.channel`).
     """
 
     method = "pfr"
+    method_code = 2
 
     def __init__(self, max_candidates: int | None = None, *, headroom_bits: float | None = None):
         self.max_candidates = check_num_candidates("max_candidates", max_candidates, allow_none=True)
@@ -106,23 +109,31 @@ class PFR(SelectionChannel):
         n = 2 ** min(62, max(0, math.ceil(kl + self.headroom_bits)))
         return n if self.max_candidates is None else min(n, self.max_candidates)
 
-    def select(self, pair: Pair, q: Distribution, p: Distribution, seed: int, chunk: int) -> tuple[int, dict]:
+    def refusal(self, kl: float, dinf: float) -> str | None:
+        if self._budget(kl) is not None:
+            return None
+        if not math.isfinite(dinf):
+            return (
+                "exact PFR needs a finite D_inf = log2 sup dq/dp, but it is infinite for this pair (e.g. q "
+                "not narrower than p); pass PFR(max_candidates=N) to run a truncated (biased) race, or use "
+                "rcc.ORC(num_candidates=N)"
+            )
+        if dinf > MAX_EXACT_DINF_BITS:
+            return (
+                f"exact PFR would score about 2^{dinf:.1f} candidates (D_inf = {dinf:.1f} bits, above "
+                f"{MAX_EXACT_DINF_BITS:g}); split the pair with rcc.compress(chunk_bits=...) or pass max_candidates"
+            )
+        return None
+
+    def select(self, pair: Pair, seed: int, chunk: int) -> tuple[int, dict]:
+        q, p = pair.q, pair.p
         dinf = float(pair_dinf_bits(q, p))
-        budget = self.budget(q, p)
-        if budget is None:
-            if not math.isfinite(dinf):
-                raise ValueError(
-                    "exact PFR needs a finite D_inf = log2 sup dq/dp, but it is infinite for this "
-                    "pair (e.g. q not narrower than p); pass PFR(max_candidates=N) to run a "
-                    "truncated (biased) race"
-                )
-            if dinf > MAX_EXACT_DINF_BITS:
-                raise ValueError(
-                    f"exact PFR would score about 2^{dinf:.1f} candidates (D_inf = {dinf:.1f} bits); "
-                    "split the pair with rcc.compress(chunk_bits=...) or pass max_candidates"
-                )
-        index, scored, certified = poisson_race(scorer(pair, seed, chunk), seed, chunk, dinf * _LN2, budget)
-        return index, {"dinf_bits": dinf, "num_candidates": scored, "certified": certified, "truncated": not certified}
+        kl = float(kl_bits(q, p))
+        reason = self.refusal(kl, dinf)
+        if reason is not None:
+            raise ValueError(reason)
+        index, scored, certified = poisson_race(scorer(pair, seed, chunk), seed, chunk, dinf * _LN2, self._budget(kl))
+        return index, {"dinf_bits": dinf, "num_scored": scored, "truncated": not certified}
 
     def expected_candidates(self, kl: float, dinf: float) -> float:
         budget = self._budget(kl)
@@ -134,14 +145,22 @@ class PFR(SelectionChannel):
     def index_params(self, kl: float) -> tuple[int, ...]:
         return (golomb_param_for_kl(kl), self.max_candidates or 0)
 
+    def chunk_code(self) -> BitLengthCode:
+        return BitLengthCode(self.max_candidates)
+
+    @classmethod
+    def chunk_code_from(cls, params: tuple[int, ...]) -> BitLengthCode:
+        (count,) = params
+        if not count < 2**63:
+            raise DecodeError(f"candidate count {count} out of range for pfr")
+        return BitLengthCode(count or None)
+
     def write_index(self, w: BitWriter, index: int, params: tuple[int, ...]) -> None:
         write_zipf_index(w, index, params[0])
 
     def read_index(self, rd: BitReader, params: tuple[int, ...]) -> int:
         expect_params(params, 2, self.method)
         m, max_candidates = params
-        if not 1 <= m <= MAX_GOLOMB:
-            raise DecodeError(f"pfr Golomb parameter {m} out of range")
         index = read_zipf_index(rd, m)
         if max_candidates and index > max_candidates:
             raise DecodeError(f"index {index} exceeds the message's max_candidates {max_candidates}")

@@ -45,38 +45,40 @@ METHODS = {
 @pytest.mark.parametrize("shape", [(1,), (3, 4), (2000,)])
 def test_round_trip(name, shape):
     q, p = gaussian_pair(shape, seed=1)
-    blob, report = rcc.compress(q, p, method=METHODS[name], seed=1234, chunk_bits=6.0, return_report=True)
+    msg = rcc.compress(q, p, method=METHODS[name], seed=1234, chunk_bits=6.0)
+    blob = msg.to_bytes()
     assert isinstance(blob, bytes)
-    assert rcc.compress(q, p, method=METHODS[name], seed=1234, chunk_bits=6.0) == blob  # reproducible
+    assert rcc.compress(q, p, method=METHODS[name], seed=1234, chunk_bits=6.0).to_bytes() == blob  # reproducible
     x = rcc.decompress(blob, p)
     assert x.shape == shape and x.dtype == np.float64
-    np.testing.assert_array_equal(x, report.sample)
+    np.testing.assert_array_equal(x, msg.sample)
     d = int(np.prod(shape))
-    assert report.chunk_sizes.sum() == d and report.num_chunks == report.chunk_sizes.size
-    assert report.chunk_kl_bits.sum() == pytest.approx(report.kl_bits, rel=1e-9)
-    assert report.kl_bits == pytest.approx(rcc.kl_bits(q, p), rel=1e-9)
-    assert report.payload_bits + report.header_bits == 8 * len(blob)
-    assert unpack(blob, prior=p).payload_bits == report.payload_bits
+    assert msg.chunks.sizes.sum() == d and msg.info["num_chunks"] == msg.chunks.sizes.size
+    assert msg.chunks.kl_bits.sum() == pytest.approx(msg.info["kl_bits"], rel=1e-9)
+    assert msg.info["kl_bits"] == pytest.approx(rcc.kl_bits(q, p), rel=1e-9)
+    assert msg.num_bits + msg.overhead_bits == 8 * len(blob)
+    assert unpack(blob, prior=p).payload_bits == msg.num_bits
 
 
 def test_chunk_c_uses_stream_chunk_c():
     """Candidate K_c of chunk c is a pure function of (seed, c, K_c): regenerate it directly."""
     q, p = gaussian_pair((40,), seed=2)
-    _, report = rcc.compress(q, p, seed=99, chunk_bits=5.0, return_report=True)
-    assert report.num_chunks > 3
+    msg = rcc.compress(q, p, seed=99, chunk_bits=5.0)
+    assert msg.info["num_chunks"] > 3
     flat_p = p.broadcast_to((40,))
     start = 0
-    for c, (size, k) in enumerate(zip(report.chunk_sizes, report.chunk_index)):
+    for c, (size, k) in enumerate(zip(msg.chunks.sizes, msg.chunks.index)):
         pc = flat_p.take(np.arange(start, start + size))
-        np.testing.assert_array_equal(report.sample[start:start + size], candidate(pc, seed_key(99), c, int(k) - 1))
+        np.testing.assert_array_equal(msg.sample[start:start + size], candidate(pc, seed_key(99), c, int(k) - 1))
         start += size
 
 
 def test_even_layout_round_trip():
     q, p = gaussian_pair((300,), seed=3)
-    blob, report = rcc.compress(q, p, seed=5, chunk_bits=6.0, layout="even", return_report=True)
-    assert report.chunk_sizes.max() - report.chunk_sizes.min() <= 1
-    np.testing.assert_array_equal(rcc.decompress(blob, p), report.sample)
+    msg = rcc.compress(q, p, seed=5, chunk_bits=6.0, layout="even")
+    blob = msg.to_bytes()
+    assert msg.chunks.sizes.max() - msg.chunks.sizes.min() <= 1
+    np.testing.assert_array_equal(rcc.decompress(blob, p), msg.sample)
 
 
 @SETTINGS
@@ -91,12 +93,13 @@ def test_even_layout_round_trip():
 def test_round_trip_property(shape, name, seed, chunk_bits, scale, layout):
     q, p = gaussian_pair(shape, seed=seed % 1000, scale=scale)
     layout, _, step = layout.partition("/")
-    blob, report = rcc.compress(q, p, method=METHODS[name], seed=seed, chunk_bits=chunk_bits,
-                                layout=layout, size_step=int(step or 1), return_report=True)
-    np.testing.assert_array_equal(rcc.decompress(blob, p), report.sample)
-    np.testing.assert_array_equal(report.chunk_sizes, naive_sizes(rcc.kl_bits(q, p, elementwise=True).ravel(),
-                                                                  report.extra["chunk_bits"], int(step or 1))
-                                  if layout == "kl" else report.chunk_sizes)
+    msg = rcc.compress(q, p, method=METHODS[name], seed=seed, chunk_bits=chunk_bits,
+                       layout=layout, size_multiple=int(step or 1))
+    blob = msg.to_bytes()
+    np.testing.assert_array_equal(rcc.decompress(blob, p), msg.sample)
+    np.testing.assert_array_equal(msg.chunks.sizes, naive_sizes(rcc.kl_bits(q, p, elementwise=True).ravel(),
+                                                                msg.info["chunk_bits"], int(step or 1))
+                                  if layout == "kl" else msg.chunks.sizes)
 
 
 def naive_sizes(kl, chunk_bits, step):
@@ -123,38 +126,39 @@ def naive_sizes(kl, chunk_bits, step):
 def test_greedy_layout_matches_reference(step):
     kl = np.random.default_rng(step).exponential(1.0, size=500) * (np.arange(500) % 7 != 0)
     kl[[17, 200]] = [30.0, 9.0]  # blocks whose KL alone exceeds chunk_bits
-    from rcc.chunked import _greedy_sizes
+    from rcc._chunk_kernels import greedy_sizes
 
     out = np.empty(kl.size, dtype=np.int64)
-    got = out[:_greedy_sizes(kl, 6.0, step, out)]
+    got = out[:greedy_sizes(kl, 6.0, step, out)]
     want = naive_sizes(kl, 6.0, step)
     np.testing.assert_array_equal(got, want)
     assert (got[:-1] % step == 0).all() and got.sum() == kl.size
 
 
-def test_size_step_costs_fewer_bits_at_equal_chunk_kl():
+def test_size_multiple_costs_fewer_bits_at_equal_chunk_kl():
     """Coarser sizes cost less side information: on a pair whose coordinates carry ~0.6 bit of
-    KL each, size_step 4 at the same chunk_bits writes fewer payload bits than size_step 1, with
+    KL each, size_multiple 4 at the same chunk_bits writes fewer payload bits than size_multiple 1, with
     chunks of about the same mean KL."""
     q, p = gaussian_pair((4000,), seed=11, scale=0.8, shift=0.6)
-    reports = {}
+    msgs = {}
     for step in (1, 4):
-        blob, reports[step] = rcc.compress(q, p, method=rcc.PFR(max_candidates=2**12), seed=3, chunk_bits=8.0,
-                                           size_step=step, return_report=True)
-        np.testing.assert_array_equal(rcc.decompress(blob, p), reports[step].sample)
-        assert (reports[step].chunk_sizes[:-1] % step == 0).all()
-        assert unpack(blob, prior=p).params[3:] == ((step,) if step > 1 else ())
-    mean_kl = {s: r.kl_bits / r.num_chunks for s, r in reports.items()}
+        msgs[step] = rcc.compress(q, p, method=rcc.PFR(max_candidates=2**12), seed=3, chunk_bits=8.0,
+                                  size_multiple=step)
+        np.testing.assert_array_equal(rcc.decompress(msgs[step], p), msgs[step].sample)
+        assert (msgs[step].chunks.sizes[:-1] % step == 0).all()
+        assert unpack(msgs[step].to_bytes(), prior=p).params[3:] == ((step,) if step > 1 else ())
+    mean_kl = {s: m.info["kl_bits"] / m.info["num_chunks"] for s, m in msgs.items()}
     assert mean_kl[4] == pytest.approx(mean_kl[1], rel=0.1)
-    assert reports[4].payload_bits < reports[1].payload_bits - 0.5 * reports[1].num_chunks
+    assert msgs[4].num_bits < msgs[1].num_bits - 0.5 * msgs[1].info["num_chunks"]
 
 
 def test_other_families_round_trip():
     q = rcc.Uniform(np.linspace(-1, 1, 30), np.linspace(-1, 1, 30) + 0.3)
     p = rcc.Logistic(0.0, 1.0)
-    blob, report = rcc.compress(q, p, seed=3, chunk_bits=6.0, return_report=True)
-    np.testing.assert_array_equal(rcc.decompress(blob, p), report.sample)
-    assert np.all((report.sample >= q.low) & (report.sample <= q.high))  # exact PFR: in q's support
+    msg = rcc.compress(q, p, seed=3, chunk_bits=6.0)
+    blob = msg.to_bytes()
+    np.testing.assert_array_equal(rcc.decompress(blob, p), msg.sample)
+    assert np.all((msg.sample >= q.low) & (msg.sample <= q.high))  # exact PFR: in q's support
 
 
 # ----------------------------------------------------------------------------------------------
@@ -196,21 +200,21 @@ def test_real_bits_exact_pfr_d512():
     rng = np.random.default_rng(1)
     mu = rng.normal(size=512) * np.sqrt(0.22)
     q, p = rcc.Gaussian(mu, 0.1), rcc.Gaussian(0.0, 1.0)
-    blob, report = rcc.compress(q, p, seed=11, chunk_bits=12.0, return_report=True)
-    assert report.num_truncated == 0
-    assert 1400 < report.kl_bits < 1550
-    assert 1.15 < report.payload_bits / report.kl_bits < 1.40
-    assert report.header_bits <= 8 * 24  # header, padding and CRC-32 only
-    np.testing.assert_array_equal(rcc.decompress(blob, p), report.sample)
+    msg = rcc.compress(q, p, seed=11, chunk_bits=12.0)
+    blob = msg.to_bytes()
+    assert msg.info["num_truncated"] == 0
+    assert 1400 < msg.info["kl_bits"] < 1550
+    assert 1.15 < msg.num_bits / msg.info["kl_bits"] < 1.40
+    assert msg.overhead_bits <= 8 * 24  # header, padding and CRC-32 only
+    np.testing.assert_array_equal(rcc.decompress(blob, p), msg.sample)
 
 
 def test_mrc_bits_are_fixed_width():
     q, p = gaussian_pair((64,), seed=4)
-    _, report = rcc.compress(q, p, method=rcc.MRC(num_candidates=2**8), seed=2, chunk_bits=6.0,
-                             layout="even", return_report=True)
+    msg = rcc.compress(q, p, method=rcc.MRC(num_candidates=2**8), seed=2, chunk_bits=6.0, layout="even")
     # gamma(C) + layout bit + 8 bits per chunk, plus at most 32 bits of ANS state
-    c = report.num_chunks
-    assert 8 * c <= report.payload_bits <= 8 * c + 2 * c.bit_length() + 1 + 32
+    c = msg.info["num_chunks"]
+    assert 8 * c <= msg.num_bits <= 8 * c + 2 * c.bit_length() + 1 + 32
 
 
 # ----------------------------------------------------------------------------------------------
@@ -221,12 +225,13 @@ def test_kl_zero():
     p = rcc.Gaussian(np.linspace(-1, 1, 1000), 2.0)
     q = rcc.Gaussian(np.linspace(-1, 1, 1000), 2.0)
     for method in ("pfr", rcc.ORC(num_candidates=16), rcc.MRC(num_candidates=16)):
-        blob, report = rcc.compress(q, p, method=method, seed=8, return_report=True)
-        assert report.kl_bits == 0.0 and report.num_chunks == 1 and report.num_candidates == 0
-        assert report.chunk_index.tolist() == [1]
-        np.testing.assert_array_equal(report.sample, candidate(p, seed_key(8), 0, 0))
-        np.testing.assert_array_equal(rcc.decompress(blob, p), report.sample)
-        assert report.payload_bits <= 16
+        msg = rcc.compress(q, p, method=method, seed=8)
+        blob = msg.to_bytes()
+        assert msg.info["kl_bits"] == 0.0 and msg.info["num_chunks"] == 1 and msg.info["num_scored"] == 0
+        assert msg.chunks.index.tolist() == [1]
+        np.testing.assert_array_equal(msg.sample, candidate(p, seed_key(8), 0, 0))
+        np.testing.assert_array_equal(rcc.decompress(blob, p), msg.sample)
+        assert msg.num_bits <= 16
 
 
 def test_large_d_small_kl():
@@ -234,21 +239,22 @@ def test_large_d_small_kl():
     scale = np.ones(shape)
     scale[0, :20] = 0.05  # 20 coordinates of 3.6 bits each, the rest q == p
     q, p = rcc.Gaussian(0.0, scale), rcc.Gaussian(0.0, 1.0)
-    blob, report = rcc.compress(q, p, seed=1, chunk_bits=3.0, return_report=True)
-    assert report.num_chunks == 21
+    msg = rcc.compress(q, p, seed=1, chunk_bits=3.0)
+    blob = msg.to_bytes()
+    assert msg.info["num_chunks"] == 21
     x = rcc.decompress(blob, p)
     assert x.shape == shape
-    np.testing.assert_array_equal(x, report.sample)
+    np.testing.assert_array_equal(x, msg.sample)
 
 
 def test_exact_pfr_refuses_infinite_dinf():
     q, p = rcc.Gaussian(np.ones(8), 1.0), rcc.Gaussian(0.0, 1.0)
     with pytest.raises(ValueError, match="max_candidates"):
         rcc.compress(q, p, seed=1, chunk_bits=4.0)
-    blob, report = rcc.compress(q, p, method=rcc.PFR(max_candidates=2**8), seed=1, chunk_bits=4.0,
-                                return_report=True)
-    assert report.num_truncated >= 1
-    np.testing.assert_array_equal(rcc.decompress(blob, p), report.sample)
+    msg = rcc.compress(q, p, method=rcc.PFR(max_candidates=2**8), seed=1, chunk_bits=4.0)
+    blob = msg.to_bytes()
+    assert msg.info["num_truncated"] >= 1
+    np.testing.assert_array_equal(rcc.decompress(blob, p), msg.sample)
 
 
 @pytest.mark.parametrize(
@@ -261,9 +267,9 @@ def test_exact_pfr_refuses_infinite_dinf():
         ({"chunk_bits": True}, "chunk_bits"),
         ({"seed": -1}, "seed"),
         ({"layout": "random"}, "layout"),
-        ({"size_step": 0}, "size_step"),
-        ({"size_step": 2.0}, "size_step"),
-        ({"size_step": 2, "layout": "even"}, "size_step"),
+        ({"size_multiple": 0}, "size_multiple"),
+        ({"size_multiple": 2.0}, "size_multiple"),
+        ({"size_multiple": 2, "layout": "even"}, "size_multiple"),
     ],
 )
 def test_bad_arguments(kwargs, match):
@@ -279,7 +285,7 @@ def test_bad_arguments(kwargs, match):
 @pytest.fixture(scope="module")
 def small_blob():
     q, p = gaussian_pair((3, 4), seed=6)
-    return rcc.compress(q, p, seed=77, chunk_bits=4.0), p
+    return rcc.compress(q, p, seed=77, chunk_bits=4.0).to_bytes(), p
 
 
 @SETTINGS
@@ -342,7 +348,7 @@ def test_huge_shape_is_decode_error():
 
 def test_crc_folds_in_the_prior_fingerprint():
     q, p = gaussian_pair((5,))
-    blob = rcc.compress(q, p, seed=2, chunk_bits=4.0)
+    blob = rcc.compress(q, p, seed=2, chunk_bits=4.0).to_bytes()
     body = blob[:-4]
     assert int.from_bytes(blob[-4:], "little") == zlib.crc32(body, prior_fingerprint(p.broadcast_to((5,))))
 
@@ -356,7 +362,7 @@ GOLDEN_HEX = "524343021003020030e80f0106314940076cccc9802dbd81ea"
 def test_golden_bitstream():
     q = rcc.Gaussian([0.5, -0.25, 1.0, 0.0, -0.75, 0.25], 0.5)
     p = rcc.Gaussian(0.0, 1.0)
-    blob = rcc.compress(q, p, seed=2024, chunk_bits=3.0)
+    blob = rcc.compress(q, p, seed=2024, chunk_bits=3.0).to_bytes()
     assert blob.hex() == GOLDEN_HEX
     assert rcc.decompress(bytes.fromhex(GOLDEN_HEX), p).shape == (6,)
 
@@ -364,12 +370,13 @@ def test_golden_bitstream():
 GOLDEN_STEP_HEX = "52434302100402003002e80f010c3e648308c5d08bc65018d6500d"
 
 
-def test_golden_bitstream_with_size_step():
+def test_golden_bitstream_with_size_multiple():
     q = rcc.Gaussian(np.linspace(-1.0, 1.0, 12), 0.5)
     p = rcc.Gaussian(0.0, 1.0)
-    blob, report = rcc.compress(q, p, seed=2024, chunk_bits=3.0, size_step=2, return_report=True)
+    msg = rcc.compress(q, p, seed=2024, chunk_bits=3.0, size_multiple=2)
+    blob = msg.to_bytes()
     assert blob.hex() == GOLDEN_STEP_HEX
-    np.testing.assert_array_equal(rcc.decompress(bytes.fromhex(GOLDEN_STEP_HEX), p), report.sample)
+    np.testing.assert_array_equal(rcc.decompress(bytes.fromhex(GOLDEN_STEP_HEX), p), msg.sample)
 
 
 def test_pfr_headroom_budget_follows_each_chunk_kl():
@@ -377,29 +384,30 @@ def test_pfr_headroom_budget_follows_each_chunk_kl():
     max_candidates); equal-variance chunks (D_inf infinite) always use their whole budget."""
     q, p = rcc.Gaussian(np.linspace(-2.0, 2.0, 60), 1.0), rcc.Gaussian(0.0, 1.0)
     for ch, cap in ((rcc.PFR(headroom_bits=3), None), (rcc.PFR(2**9, headroom_bits=3), 2**9)):
-        blob, rep = rcc.compress(q, p, method=ch, seed=5, chunk_bits=4.0, return_report=True)
-        budget = 2.0 ** np.ceil(rep.chunk_kl_bits + 3)
+        msg = rcc.compress(q, p, method=ch, seed=5, chunk_bits=4.0)
+        blob = msg.to_bytes()
+        budget = 2.0 ** np.ceil(msg.chunks.kl_bits + 3)
         if cap:
             budget = np.minimum(budget, cap)
-        np.testing.assert_array_equal(rep.chunk_candidates, budget)
-        assert rep.num_truncated == rep.num_chunks
-        np.testing.assert_array_equal(rcc.decompress(blob, p), rep.sample)
+        np.testing.assert_array_equal(msg.chunks.num_scored, budget)
+        assert msg.info["num_truncated"] == msg.info["num_chunks"]
+        np.testing.assert_array_equal(rcc.decompress(blob, p), msg.sample)
     assert "headroom_bits=3" in repr(rcc.PFR(headroom_bits=3))
     for bad in (-1, 63, float("nan"), True, "3"):
         with pytest.raises(ValueError, match="headroom_bits"):
             rcc.PFR(headroom_bits=bad)
 
 
-def test_size_step_auto_follows_the_mean_coordinate_kl():
-    """size_step="auto" = round(0.4 chunk_bits / mean coordinate KL) in [1, 16], in the header."""
+def test_size_multiple_auto_follows_the_mean_coordinate_kl():
+    """size_multiple="auto" = round(0.4 chunk_bits / mean coordinate KL) in [1, 16], in the header."""
     for shift, scale in ((0.3, 0.9), (1.0, 0.5), (3.0, 0.2)):
         q, p = gaussian_pair((600,), seed=2, scale=scale, shift=shift)
         mean = rcc.kl_bits(q, p) / 600
         want = int(min(16, max(1, round(0.4 * 12.0 / mean))))
-        blob, rep = rcc.compress(q, p, method=rcc.PFR(max_candidates=2**12), seed=1, chunk_bits=12.0,
-                                 size_step="auto", return_report=True)
-        assert rep.extra["size_step"] == want
+        msg = rcc.compress(q, p, method=rcc.PFR(max_candidates=2**12), seed=1, chunk_bits=12.0, size_multiple="auto")
+        blob = msg.to_bytes()
+        assert msg.info["size_multiple"] == want
         assert unpack(blob, prior=p).params[3:] == ((want,) if want > 1 else ())
-        np.testing.assert_array_equal(rcc.decompress(blob, p), rep.sample)
-    with pytest.raises(ValueError, match="size_step"):
-        rcc.compress(q, p, size_step="big")
+        np.testing.assert_array_equal(rcc.decompress(blob, p), msg.sample)
+    with pytest.raises(ValueError, match="size_multiple"):
+        rcc.compress(q, p, size_multiple="big")

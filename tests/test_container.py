@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 
 import rcc
 from rcc import DecodeError
-from rcc.container import DEFAULT_MAX_ELEMENTS, FORMAT_VERSION, MAGIC, METHODS, Container, pack, unpack
+from rcc.coding import encode_varint
+from rcc.container import DEFAULT_MAX_ELEMENTS, FORMAT_VERSION, MAGIC, METHODS, Container, Payload, pack, unpack
 
 PROPERTY = settings(max_examples=150, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow])
@@ -183,11 +184,21 @@ def test_non_bytes_are_decode_errors(blob):
 )
 def test_header_limits_are_decode_errors(field, value, match):
     """Headers beyond the format's limits (more than 64 parameters, more than 32 dimensions, more
-    than max_elements elements) are refused by unpack even though pack writes them."""
-    c = Container("pfr", (2, 0), 1, (3,), b"\x80", 1)
-    blob = pack(Container(**{**c.__dict__, field: value}))
+    than max_elements elements) are refused by unpack (a blob crafted byte by byte); a Payload
+    refuses the first two on construction, and rcc.decode refuses the third."""
+    fields = {"params": (2, 0), "shape": (3,), field: value}
+    body = bytearray(MAGIC + bytes([FORMAT_VERSION, METHODS["pfr"]]))
+    body += encode_varint(len(fields["params"])) + b"".join(encode_varint(v) for v in fields["params"])
+    body += encode_varint(1) + encode_varint(len(fields["shape"])) + b"".join(encode_varint(n) for n in fields["shape"])
+    body += encode_varint(1) + b"\x80"
     with pytest.raises(DecodeError, match=match):
-        unpack(blob)
+        unpack(_with_crc(bytes(body)))
+    if match == "max_elements":
+        with pytest.raises(DecodeError, match=match):
+            rcc.decode(Payload("pfr", (2, 0), 1, value, b"\x80", 1), P)
+    else:
+        with pytest.raises(DecodeError, match=field):
+            Payload("pfr", fields["params"], 1, fields["shape"], b"\x80", 1)
 
 
 def test_payload_length_mismatch_is_decode_error():

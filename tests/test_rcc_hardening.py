@@ -58,7 +58,7 @@ def _huge_blobs():
         ("hybrid", pack(Container("hybrid", (0, 4, 4, 0), 1, HUGE, payload, nbits), prior=P),
          lambda b: rcc.Hybrid().decode(b, P)),
         ("uq", pack(Container("uq", (2, 0), 1, HUGE, b"\xc3\xa5\xc3\xa5", 32), prior=P),
-         lambda b: rcc.UQ().decode(b, P, step=1.0)),
+         lambda b: rcc.UQ().decode(b, P, width=1.0)),
         ("chunked", pack(Container("chunked", (2, 0, 192), 1, HUGE, b"\x80", 1), prior=P),
          lambda b: rcc.decompress(b, P)),
         ("uq_stream", pack(Container("uq_stream", (1,), 1, HUGE, b"\xc3\xa5\xc3\xa5", 32)),
@@ -96,10 +96,13 @@ def test_from_top_bounds_the_declared_counts():
 def test_max_elements_is_the_limit_and_can_be_raised():
     """A valid blob of 100 elements decodes with max_elements >= 100 and is refused below."""
     q = rcc.Gaussian(np.linspace(-1.0, 1.0, 100), 0.5)
-    blob, rep = rcc.compress(q, P, seed=3, chunk_bits=8.0, return_report=True)
+    msg = rcc.compress(q, P, seed=3, chunk_bits=8.0)
+    blob = msg.to_bytes()
     with pytest.raises(DecodeError, match="max_elements"):
         rcc.decompress(blob, P, max_elements=99)
-    np.testing.assert_array_equal(rcc.decompress(blob, P, max_elements=100), rep.sample)
+    with pytest.raises(DecodeError, match="max_elements"):
+        rcc.decode(msg.headerless(), P, max_elements=99)
+    np.testing.assert_array_equal(rcc.decompress(blob, P, max_elements=100), msg.sample)
     msg = rcc.ORC(num_candidates=16).encode(q, P, seed=1)
     with pytest.raises(DecodeError, match="max_elements"):
         rcc.ORC().decode(msg.to_bytes(), P, max_elements=50)
@@ -200,8 +203,8 @@ def test_round_trip_still_bit_exact(case, channel):
     """With the fingerprint in the checksum, encode then decode still returns the sample."""
     q, p, seed = case
     if channel == "compress":
-        blob, rep = rcc.compress(q, p, method=rcc.PFR(max_candidates=256), seed=seed, chunk_bits=4.0, return_report=True)
-        np.testing.assert_array_equal(rcc.decompress(blob, p), rep.sample)
+        msg = rcc.compress(q, p, method=rcc.PFR(max_candidates=256), seed=seed, chunk_bits=4.0)
+        np.testing.assert_array_equal(rcc.decompress(msg.to_bytes(), p), msg.sample)
         return
     ch = {"pfr truncated": rcc.PFR(max_candidates=256), "orc": rcc.ORC(num_candidates=256),
           "mrc": rcc.MRC(num_candidates=256)}[channel]
@@ -298,8 +301,8 @@ def test_budget_warning_is_a_warning():
 def _stream_blob():
     enc = rcc.UQStream(seed=3)
     mu = np.linspace(-1.0, 1.0, 6)
-    x = enc.push(rcc.Uniform(mu - 0.25, mu + 0.25), rcc.Gaussian(0.0, 1.0), step=0.5)
-    enc.push(rcc.Uniform(mu - 0.25, mu + 0.25), rcc.Logistic(x, 1.0), step=0.5)
+    x = enc.push(rcc.Uniform(mu - 0.25, mu + 0.25), rcc.Gaussian(0.0, 1.0), width=0.5)
+    enc.push(rcc.Uniform(mu - 0.25, mu + 0.25), rcc.Logistic(x, 1.0), width=0.5)
     return enc.to_bytes(), x
 
 
@@ -322,15 +325,16 @@ MUTATION_CASES = {
     "hybrid": (rcc.Hybrid(num_bins=8).encode(rcc.Gaussian(_MU[:3], 0.6), P, seed=2).to_bytes(), P,
                lambda b: rcc.Hybrid().decode(b, P)),
     "uq gaussian": (rcc.UQ().encode(rcc.Uniform(_MU - 0.25, _MU + 0.25), P, seed=2).to_bytes(), P,
-                    lambda b: rcc.UQ().decode(b, P, step=0.5)),
+                    lambda b: rcc.UQ().decode(b, P, width=0.5)),
     "uq table": (rcc.UQ().encode(rcc.Uniform(_MU - 0.25, _MU + 0.25), rcc.Logistic(0.0, 1.0), seed=2).to_bytes(),
-                 rcc.Logistic(0.0, 1.0), lambda b: rcc.UQ().decode(b, rcc.Logistic(0.0, 1.0), step=0.5)),
-    "chunked pfr": (rcc.compress(rcc.Gaussian(np.linspace(-2, 2, 40), 0.6), P, seed=2, chunk_bits=4.0), P,
+                 rcc.Logistic(0.0, 1.0), lambda b: rcc.UQ().decode(b, rcc.Logistic(0.0, 1.0), width=0.5)),
+    "chunked pfr": (rcc.compress(rcc.Gaussian(np.linspace(-2, 2, 40), 0.6), P, seed=2, chunk_bits=4.0).to_bytes(), P,
                     lambda b: rcc.decompress(b, P)),
     "chunked orc even": (rcc.compress(rcc.Gaussian(np.linspace(-2, 2, 40), 1.0), P, method=rcc.ORC(num_candidates=2**10),
-                                      seed=2, chunk_bits=4.0, layout="even"), P, lambda b: rcc.decompress(b, P)),
+                                      seed=2, chunk_bits=4.0, layout="even").to_bytes(), P,
+                         lambda b: rcc.decompress(b, P)),
     "chunked mrc": (rcc.compress(rcc.Gaussian(np.linspace(-2, 2, 40), 0.6), P, method=rcc.MRC(num_candidates=64),
-                                 seed=2, chunk_bits=4.0, size_step=2), P, lambda b: rcc.decompress(b, P)),
+                                 seed=2, chunk_bits=4.0, size_multiple=2).to_bytes(), P, lambda b: rcc.decompress(b, P)),
     "uq stream": (_stream_blob()[0], None, _decode_stream),
 }
 
@@ -380,11 +384,11 @@ def test_constriction_failures_in_chunked_decoding_are_decode_errors():
     ``except Exception``) must come out as a DecodeError."""
     import constriction
 
-    from rcc.chunked import _decode_kt
+    from rcc._ans import decode_kt
 
     coder = constriction.stream.stack.AnsCoder(np.array([12345, 678910], dtype=np.uint32))
     with pytest.raises(DecodeError, match="entropy decoding failed"):
-        _decode_kt(coder, 1, 2**24)
+        decode_kt(coder, 1, 2**24)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -401,8 +405,8 @@ def _uq_stream_wrong_prior_outcomes(num_trials: int, finish: bool, n: int = 16) 
         enc, step = rcc.UQStream(seed=t), 0.5
         mu = rng.normal(0.0, 1.0, n)
         fam = families[t % 3]
-        x1 = enc.push(rcc.Uniform(mu - step / 2, mu + step / 2), fam(0.0, 1.0), step=step)
-        x2 = enc.push(rcc.Uniform(mu - step / 2, mu + step / 2), rcc.Logistic(x1, 0.7), step=step)
+        x1 = enc.push(rcc.Uniform(mu - step / 2, mu + step / 2), fam(0.0, 1.0), width=step)
+        x2 = enc.push(rcc.Uniform(mu - step / 2, mu + step / 2), rcc.Logistic(x1, 0.7), width=step)
         mag = 10.0 ** rng.uniform(-4.0, 0.0) * rng.choice([-1.0, 1.0])
         wrong = [fam(mag, 1.0), fam(0.0, float(np.exp(mag))), families[(t + 1) % 3](0.0, 1.0)][(t // 3) % 3]
         try:
@@ -437,10 +441,10 @@ def test_uq_stream_wrong_prior_rate():
 def test_chunk_count_is_bounded_by_the_payload():
     """A chunked blob of 2**20 coordinates that declares 2**20 chunks of 20-bit indices but holds
     64 payload bits of ANS words is refused from the preamble alone, before any per-chunk work."""
-    from rcc.chunked import _write_gamma
+    from rcc.coding import write_gamma
 
     w = BitWriter()
-    _write_gamma(w, 2**20)
+    write_gamma(w, 2**20)
     w.write(1, 1)  # even layout
     w.write(20, 6)  # L_min
     w.write(0, 6)  # L_span
@@ -460,16 +464,16 @@ def test_dinf_beyond_float_range_with_a_budget():
     for ch in (rcc.PFR(max_candidates=16), rcc.ORC(num_candidates=16)):
         msg = ch.encode(q, P, seed=1)
         np.testing.assert_array_equal(ch.decode(msg.to_bytes(), P), msg.sample)
-    blob, rep = rcc.compress(rcc.Gaussian(np.array([40.0, 0.0]), 0.5), P, method=rcc.PFR(2**8, headroom_bits=2), seed=1,
-                             chunk_bits=2000.0, return_report=True)
-    np.testing.assert_array_equal(rcc.decompress(blob, P), rep.sample)
+    msg = rcc.compress(rcc.Gaussian(np.array([40.0, 0.0]), 0.5), P, method=rcc.PFR(2**8, headroom_bits=2), seed=1,
+                       chunk_bits=2000.0)
+    np.testing.assert_array_equal(rcc.decompress(msg, P), msg.sample)
 
 
 def test_uq_blob_without_step_and_no_step_given_is_decode_error():
-    """The blob, not the caller, says the step is not in it: a DecodeError naming step=."""
+    """The blob, not the caller, says the step is not in it: a DecodeError naming width=."""
     mu = np.linspace(-1.0, 1.0, 4)
     step = np.array([0.5, 0.25, 0.5, 0.25])
-    msg = rcc.UQ().encode(rcc.Uniform(mu - step / 2, mu + step / 2), P, seed=1, step=step)
-    with pytest.raises(DecodeError, match="step="):
+    msg = rcc.UQ().encode(rcc.Uniform(mu - step / 2, mu + step / 2), P, seed=1, width=step)
+    with pytest.raises(DecodeError, match="width="):
         rcc.UQ().decode(msg.to_bytes(), P)
-    np.testing.assert_array_equal(rcc.UQ().decode(msg.to_bytes(), P, step=step), msg.sample)
+    np.testing.assert_array_equal(rcc.UQ().decode(msg.to_bytes(), P, width=step), msg.sample)
