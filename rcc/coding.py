@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from .errors import DecodeError
 
 __all__ = [
@@ -220,8 +222,6 @@ def read_zipf_index(rd: BitReader, m: int) -> int:
 
 def zipf_index_bits(k, m: int):
     """Length in bits of the code of index ``k`` (int or integer array) with parameter ``m``."""
-    import numpy as np
-
     check_golomb_param(m)
     k = np.asarray(k, dtype=np.uint64)
     nbits = np.minimum(np.floor(np.log2(k.astype(np.float64))), 63).astype(np.int64)
@@ -261,14 +261,19 @@ def read_gamma(rd: BitReader, max_bits: int = 64) -> int:
     return (1 << zeros) | rd.read(zeros)
 
 
-def zigzag(v: int) -> int:
-    """Signed to unsigned: 0, -1, 1, -2, 2, ... -> 0, 1, 2, 3, 4, ..."""
+def zigzag(v):
+    """Signed to unsigned: 0, -1, 1, -2, 2, ... -> 0, 1, 2, 3, 4, ...; an int, or elementwise on
+    an int64 array (|v| < 2**62)."""
+    if isinstance(v, np.ndarray):
+        return np.where(v >= 0, 2 * v, -2 * v - 1)
     v = int(v)
     return 2 * v if v >= 0 else -2 * v - 1
 
 
-def unzigzag(z: int) -> int:
-    """Inverse of :func:`zigzag` for ``z >= 0``."""
+def unzigzag(z):
+    """Inverse of :func:`zigzag` for ``z >= 0`` (an int or an int64 array)."""
+    if isinstance(z, np.ndarray):
+        return np.where(z & 1, -((z + 1) >> 1), z >> 1)
     z = int(z)
     return z >> 1 if z % 2 == 0 else -((z + 1) >> 1)
 

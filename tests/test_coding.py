@@ -401,3 +401,10 @@ def test_zigzag_round_trip(v):
 def test_zigzag_known_values():
     assert [zigzag(v) for v in (0, -1, 1, -2, 2, -(2**30), 2**30)] == [0, 1, 2, 3, 4, 2**31 - 1, 2**31]
     assert [unzigzag(z) for z in range(5)] == [0, -1, 1, -2, 2]
+
+
+def test_zigzag_arrays_match_the_int_form():
+    v = np.array([0, -1, 1, -2, 2, -(2**30), 2**30, -(2**40) + 3], dtype=np.int64)
+    z = zigzag(v)
+    assert z.dtype == np.int64 and z.tolist() == [zigzag(int(x)) for x in v]
+    assert unzigzag(z).tolist() == v.tolist()

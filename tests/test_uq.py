@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from rcc.container import Container, pack, unpack
+from rcc.container import Payload, pack, unpack
 from rcc.distributions import Gaussian, Laplace, Logistic, Uniform
 from rcc.errors import DecodeError
 from rcc.random import DOMAIN_DITHER, uniforms
@@ -35,17 +35,17 @@ def make_prior(family: str, loc, scale):
     return {**FAMILIES, "generic": ShiftedLogistic}[family](loc, scale)
 
 
-def make_pair(family: str, shape, seed: int, step=0.5, prior_scale=1.5):
-    """(q, p, mu): mu drawn from p; q = Uniform(mu - step/2, mu + step/2)."""
+def make_pair(family: str, shape, seed: int, width=0.5, prior_scale=1.5):
+    """(q, p, mu): mu drawn from p; q = Uniform(mu - width/2, mu + width/2)."""
     rng = np.random.default_rng(seed)
     p = make_prior(family, rng.normal(size=shape), prior_scale * np.exp(0.3 * rng.normal(size=shape)))
     mu = p.ppf(rng.uniform(0.001, 0.999, size=shape))
-    return Uniform(mu - step / 2, mu + step / 2), p, np.asarray(mu, float)
+    return Uniform(mu - width / 2, mu + width / 2), p, np.asarray(mu, float)
 
 
 def roundtrip(q, p, seed, **kw):
     msg = UQ().encode(q, p, seed, **kw)
-    x = UQ().decode(msg.to_bytes(), p, seed=seed, step=None if msg.params[1] else kw.get("step"))
+    x = UQ().decode(msg.to_bytes(), p, seed=seed, width=None if msg.params[1] else kw.get("width"))
     assert x.shape == q.shape
     assert x.dtype == np.float64
     assert np.array_equal(x, msg.sample)  # bit for bit
@@ -82,15 +82,15 @@ def test_roundtrip_each_family(family, shape):
 
 
 @pytest.mark.parametrize(
-    "family, prior_scale, step",
+    "family, prior_scale, width",
     [("gaussian", 2e3, 1.0), ("gaussian", 3e7, 1.0), ("logistic", 1e5, 0.5), ("laplace", 1e-4, 1e-7),
      ("gaussian", 1e-3, 1.0), ("uniform", 300.0, 1.0)],
 )
-def test_roundtrip_wide_and_narrow_priors(family, prior_scale, step):
+def test_roundtrip_wide_and_narrow_priors(family, prior_scale, width):
     """Windows from one bin to ~2**28 bins (multi-level tables) and wide Gaussian ranges."""
-    q, p, mu = make_pair(family, (300,), seed=5, step=step, prior_scale=prior_scale)
+    q, p, mu = make_pair(family, (300,), seed=5, width=width, prior_scale=prior_scale)
     msg, x = roundtrip(q, p, seed=9)
-    assert np.all(np.abs(x - mu) <= step / 2 * (1 + 1e-9))
+    assert np.all(np.abs(x - mu) <= width / 2 * (1 + 1e-9))
     assert abs(msg.num_bits - msg.info["info_bits"]) <= 0.01 * msg.info["info_bits"] + 200
 
 
@@ -110,22 +110,22 @@ def test_escapes_roundtrip():
 
 def test_per_element_step_given_to_decoder():
     rng = np.random.default_rng(2)
-    mu, step = rng.normal(size=(4, 5)), rng.uniform(0.1, 2.0, size=(4, 5))
-    q, p = Uniform(mu - step / 2, mu + step / 2), Logistic(0.0, 1.0)
-    msg = UQ().encode(q, p, seed=8, step=step)
+    mu, width = rng.normal(size=(4, 5)), rng.uniform(0.1, 2.0, size=(4, 5))
+    q, p = Uniform(mu - width / 2, mu + width / 2), Logistic(0.0, 1.0)
+    msg = UQ().encode(q, p, seed=8, width=width)
     assert msg.params[1] == 0  # per-element steps are not sent
-    with pytest.raises(ValueError, match="step"):
+    with pytest.raises(ValueError, match="width"):
         UQ().decode(msg.to_bytes(), p)
-    x = UQ().decode(msg.to_bytes(), p, step=step)
+    x = UQ().decode(msg.to_bytes(), p, width=width)
     assert np.array_equal(x, msg.sample)
-    assert np.all(np.abs(x - mu) <= step / 2 * (1 + 1e-12))
-    # a common step may be withheld too; then the decoder must be given it
-    msg = UQ().encode(Uniform(mu - 0.5, mu + 0.5), p, seed=8, step=1.0, send_step=False)
-    assert np.array_equal(UQ().decode(msg.to_bytes(), p, step=1.0), msg.sample)
+    assert np.all(np.abs(x - mu) <= width / 2 * (1 + 1e-12))
+    # a common width may be withheld too; then the decoder must be given it
+    msg = UQ().encode(Uniform(mu - 0.5, mu + 0.5), p, seed=8, width=1.0, send_width=False)
+    assert np.array_equal(UQ().decode(msg.to_bytes(), p, width=1.0), msg.sample)
     assert msg.num_bits == UQ().encode(Uniform(mu - 0.5, mu + 0.5), p, seed=8).num_bits - 64
-    with pytest.raises(DecodeError, match="step"):
+    with pytest.raises(DecodeError, match="width"):
         msg = UQ().encode(Uniform(mu - 0.5, mu + 0.5), p, seed=8)
-        UQ().decode(msg.to_bytes(), p, step=0.75)
+        UQ().decode(msg.to_bytes(), p, width=0.75)
 
 
 @settings(max_examples=30, deadline=None, derandomize=True)
@@ -133,34 +133,34 @@ def test_per_element_step_given_to_decoder():
     family=st.sampled_from(["gaussian", "laplace", "logistic", "uniform", "generic"]),
     shape=st.lists(st.integers(1, 5), min_size=0, max_size=3).map(tuple),
     log_scale=st.floats(-3.0, 4.0),
-    log_step=st.floats(-3.0, 2.0),
-    per_element_step=st.booleans(),
+    log_width=st.floats(-3.0, 2.0),
+    per_element_width=st.booleans(),
     data_seed=st.integers(0, 2**32 - 1),
     seed=st.integers(0, 2**64 - 1),
 )
-def test_roundtrip_property(family, shape, log_scale, log_step, per_element_step, data_seed, seed):
+def test_roundtrip_property(family, shape, log_scale, log_width, per_element_width, data_seed, seed):
     rng = np.random.default_rng(data_seed)
     p = make_prior(family, rng.normal(size=shape) * 10**log_scale, 10**log_scale * rng.uniform(0.5, 2.0, size=shape))
-    mu = p.ppf(rng.uniform(0.0005, 0.9995, size=shape)) + rng.normal(size=shape) * 10**log_step
-    step = 10**log_step * (rng.uniform(0.5, 2.0, size=shape) if per_element_step else 1.0)
-    q = Uniform(mu - step / 2, mu + step / 2)
-    msg = UQ().encode(q, p, seed, step=step)
-    x = UQ().decode(msg.to_bytes(), p, seed=seed, step=None if msg.params[1] else step)
+    mu = p.ppf(rng.uniform(0.0005, 0.9995, size=shape)) + rng.normal(size=shape) * 10**log_width
+    width = 10**log_width * (rng.uniform(0.5, 2.0, size=shape) if per_element_width else 1.0)
+    q = Uniform(mu - width / 2, mu + width / 2)
+    msg = UQ().encode(q, p, seed, width=width)
+    x = UQ().decode(msg.to_bytes(), p, seed=seed, width=None if msg.params[1] else width)
     assert x.shape == tuple(shape)
     assert np.array_equal(x, msg.sample)
-    assert np.all(np.abs(x - mu) <= step / 2 * (1 + 1e-9))
+    assert np.all(np.abs(x - mu) <= width / 2 * (1 + 1e-9))
 
 
 # ----------------------------------------------------------------------------------------------
-# the channel is exact: (x - mu)/step + 1/2 ~ U(0, 1), independent of mu
+# the channel is exact: (x - mu)/width + 1/2 ~ U(0, 1), independent of mu
 
 
 @pytest.mark.parametrize("family", ["gaussian", "logistic", "laplace"])
 def test_error_is_uniform_and_independent_of_mu(family):
-    n, step = 20_000, 0.7
-    q, p, mu = make_pair(family, (n,), seed=21, step=step)
+    n, width = 20_000, 0.7
+    q, p, mu = make_pair(family, (n,), seed=21, width=width)
     msg = UQ().encode(q, p, seed=2024)
-    v = (msg.sample - mu) / step + 0.5
+    v = (msg.sample - mu) / width + 0.5
     assert stats.kstest(v, "uniform").pvalue > 1e-3
     assert abs(np.corrcoef(v, mu)[0, 1]) < 0.03
     # binned chi-square of the error within quartiles of mu
@@ -181,7 +181,7 @@ def test_bits_match_information_content_gaussian_1e6():
     msg = UQ().encode(Uniform(mu - 0.25, mu + 0.25), p, seed=0)
     info = msg.info["info_bits"]
     assert abs(msg.num_bits - info) <= 1e-3 * info + 64
-    assert 2.5 < msg.num_bits / n < 3.5  # ~ h(p) - log2(step) bits per element
+    assert 2.5 < msg.num_bits / n < 3.5  # ~ h(p) - log2(width) bits per element
 
 
 def test_bits_match_information_content_logistic_1e5():
@@ -238,7 +238,7 @@ GOLDEN_SAMPLE = [0.4559044916496403, -1.201102220723553, 2.748193429710932, 0.03
 
 @pytest.mark.parametrize("family", sorted(GOLDEN))
 def test_golden_bitstream(family):
-    """Five elements, step 0.5, prior (0.5, 2.0), seed 7. A change here is a format change."""
+    """Five elements, width 0.5, prior (0.5, 2.0), seed 7. A change here is a format change."""
     p = {"gaussian": Gaussian, "logistic": Logistic}[family](0.5, 2.0)
     msg = UQ().encode(Uniform(GOLDEN_MU - 0.25, GOLDEN_MU + 0.25), p, seed=7)
     assert msg.to_bytes().hex() == GOLDEN[family]
@@ -278,14 +278,14 @@ def test_encode_bad_input(q, p, seed, match):
 
 
 def test_encode_bad_step_arguments():
-    with pytest.raises(ValueError, match="step"):
-        UQ().encode(_q(3), Gaussian(0.0, 1.0), 1, step=0.5)  # widths are 1.0
-    with pytest.raises(ValueError, match="step"):
-        UQ().encode(_q(3), Gaussian(0.0, 1.0), 1, step=[1.0, 1.0])
-    with pytest.raises(ValueError, match="send_step"):
-        UQ().encode(Uniform([0.0, 0.0], [1.0, 2.0]), Gaussian(0.0, 1.0), 1, send_step=True)
-    with pytest.raises(ValueError, match="send_step"):
-        UQ().encode(_q(3), Gaussian(0.0, 1.0), 1, send_step="yes")
+    with pytest.raises(ValueError, match="width"):
+        UQ().encode(_q(3), Gaussian(0.0, 1.0), 1, width=0.5)  # widths are 1.0
+    with pytest.raises(ValueError, match="width"):
+        UQ().encode(_q(3), Gaussian(0.0, 1.0), 1, width=[1.0, 1.0])
+    with pytest.raises(ValueError, match="send_width"):
+        UQ().encode(Uniform([0.0, 0.0], [1.0, 2.0]), Gaussian(0.0, 1.0), 1, send_width=True)
+    with pytest.raises(ValueError, match="send_width"):
+        UQ().encode(_q(3), Gaussian(0.0, 1.0), 1, send_width="yes")
 
 
 def test_decode_mismatches():
@@ -307,12 +307,12 @@ def test_decode_mismatches():
     blob2 = UQ().encode(q2, Logistic(0.0, 1.0), seed=5).to_bytes()
     assert UQ().decode(blob2, Logistic(0.0, 1.0)).shape == (2, 3)
     with pytest.raises(DecodeError):
-        UQ().decode(blob2, Logistic(0.0, 1.0), step=0.5)
+        UQ().decode(blob2, Logistic(0.0, 1.0), width=0.5)
 
 
 def _repack(blob: bytes, payload: bytes, p) -> bytes:
     c = unpack(blob, prior=p)
-    return pack(Container(c.method, c.params, c.seed, c.shape, payload, 8 * len(payload)), prior=p)
+    return pack(Payload(c.method, c.params, c.seed, c.shape, payload, 8 * len(payload)), prior=p)
 
 
 @pytest.mark.parametrize("family", ["gaussian", "logistic"])
@@ -320,8 +320,8 @@ def test_zero_and_garbage_ans_streams_with_valid_crc(family):
     """Streams that pass the CRC (re-packed) but are not what an encoder writes."""
     q, p, _ = make_pair(family, (200,), seed=8)
     blob = UQ().encode(q, p, seed=8).to_bytes()
-    payload = unpack(blob, prior=p).payload
-    head = 8 + (2 if family == "gaussian" else 0)  # step, and kmin/kmax varints (small here)
+    payload = unpack(blob, prior=p).data
+    head = 8 + (2 if family == "gaussian" else 0)  # width, and kmin/kmax varints (small here)
     rng = np.random.default_rng(0)
     bad = [
         payload[:head] + bytes(len(payload) - head),  # all-zero words
@@ -385,7 +385,7 @@ from rcc.uq import UQStream  # noqa: E402
 STREAM_FAMILIES = ["gaussian", "laplace", "logistic", "uniform", "generic"]
 
 
-def _chain(seed: int, n: int, steps: int, families, step=0.3, rng_seed=0):
+def _chain(seed: int, n: int, steps: int, families, width=0.3, rng_seed=0):
     """Encode a chain whose prior i depends on sample i-1; returns (blob, samples, enc, priors_fn)."""
     rng = np.random.default_rng(rng_seed)
     u01 = rng.uniform(0.001, 0.999, size=(steps, n))
@@ -399,17 +399,17 @@ def _chain(seed: int, n: int, steps: int, families, step=0.3, rng_seed=0):
     for i in range(steps):
         p = prior(i, prev)
         mu = np.asarray(p.ppf(u01[i]), float)
-        prev = enc.push(Uniform(mu - step / 2, mu + step / 2), p, step=step)
-        assert np.all(np.abs(prev - mu) <= step / 2 * (1 + 1e-12))
+        prev = enc.push(Uniform(mu - width / 2, mu + width / 2), p, width=width)
+        assert np.all(np.abs(prev - mu) <= width / 2 * (1 + 1e-12))
         samples.append(prev)
     return enc.to_bytes(), samples, enc, prior
 
 
-def _pop_chain(blob, n, steps, prior, step=0.3, seed=None):
+def _pop_chain(blob, n, steps, prior, width=0.3, seed=None):
     dec = UQStream.decoder(blob, seed=seed)
     prev, out = np.zeros(n), []
     for i in range(steps):
-        prev = dec.pop(prior(i, prev), np.full(n, step))
+        prev = dec.pop(prior(i, prev), np.full(n, width))
         out.append(prev)
     dec.finish()
     return out
@@ -421,7 +421,7 @@ def test_stream_roundtrip_sequential_priors(families):
     out = _pop_chain(blob, 50, 7, prior, seed=4)
     for a, b in zip(samples, out):
         assert np.array_equal(a, b)  # bit for bit
-    assert enc.num_pushes == 7 and enc.num_bits == 8 * len(unpack(blob).payload)
+    assert enc.num_pushes == 7 and enc.num_bits == 8 * len(unpack(blob).data)
     c = unpack(blob)
     assert (c.method, c.params, c.shape, c.seed) == ("uq_stream", (7,), (350,), 4)
 
@@ -431,14 +431,14 @@ def test_stream_mixed_shapes_steps_and_escapes():
     table escape) still round trips."""
     enc = UQStream(seed=11)
     mu1 = np.array([[0.2, -0.4, 30.0], [1.0, 2.0, -3.0]])
-    step1 = np.array([0.5, 0.25, 1.0])
-    x1 = enc.push(Uniform(mu1 - step1 / 2, mu1 + step1 / 2), Gaussian(0.0, 1.0), step=step1)
+    width1 = np.array([0.5, 0.25, 1.0])
+    x1 = enc.push(Uniform(mu1 - width1 / 2, mu1 + width1 / 2), Gaussian(0.0, 1.0), width=width1)
     mu2 = np.array([0.1, 40.0, -0.3, 0.0])
-    x2 = enc.push(Uniform(mu2 - 0.1, mu2 + 0.1), Logistic(x1.ravel()[:4], 0.5), step=0.2)
-    x3 = enc.push(Uniform(mu2 - 0.1, mu2 + 0.1), Laplace(x2, 1.0), step=0.2)
+    x2 = enc.push(Uniform(mu2 - 0.1, mu2 + 0.1), Logistic(x1.ravel()[:4], 0.5), width=0.2)
+    x3 = enc.push(Uniform(mu2 - 0.1, mu2 + 0.1), Laplace(x2, 1.0), width=0.2)
     assert enc.push_info[0]["explicit_range"] and enc.push_info[1]["escapes"] >= 1
     dec = UQStream.decoder(enc.to_bytes())
-    y1 = dec.pop(Gaussian(0.0, 1.0), np.broadcast_to(step1, (2, 3)))
+    y1 = dec.pop(Gaussian(0.0, 1.0), np.broadcast_to(width1, (2, 3)))
     y2 = dec.pop(Logistic(y1.ravel()[:4], 0.5), np.full(4, 0.2))
     y3 = dec.pop(Laplace(y2, 1.0), 0.2)
     dec.finish()
@@ -454,22 +454,22 @@ def test_stream_one_push_equals_uq_sample_and_law():
     assert np.array_equal(x, UQ().encode(q, p, seed=9).sample)
     assert np.array_equal(dither(9, 64), uniforms(9, DOMAIN_DITHER, 0, 0, 64) - 0.5)
     x2 = enc.push(q, p)
-    step = q.b - q.a
+    width = q.b - q.a
     u2 = uniforms(9, DOMAIN_DITHER, 1, 0, 64) - 0.5
-    np.testing.assert_allclose(x2, step[0] * (np.floor((q.a + q.b) / 2 / step[0] - u2 + 0.5) + u2), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(x2, width[0] * (np.floor((q.a + q.b) / 2 / width[0] - u2 + 0.5) + u2), rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize("family", ["gaussian", "logistic"])
 def test_stream_error_is_uniform_ks(family):
-    """KS: the error x - mu of a stream push is U(-step/2, step/2), at a fixed seed."""
-    step = 0.7
+    """KS: the error x - mu of a stream push is U(-width/2, width/2), at a fixed seed."""
+    width = 0.7
     rng = np.random.default_rng(1)
     p = make_prior(family, 0.0, 2.0)
     mu = np.asarray(p.ppf(rng.uniform(0.001, 0.999, 20000)), float)
     enc = UQStream(seed=21)
-    enc.push(Uniform(mu[:5] - step / 2, mu[:5] + step / 2), p, step=step)  # a first push
-    x = enc.push(Uniform(mu - step / 2, mu + step / 2), p, step=step)
-    err = (x - mu) / step
+    enc.push(Uniform(mu[:5] - width / 2, mu[:5] + width / 2), p, width=width)  # a first push
+    x = enc.push(Uniform(mu - width / 2, mu + width / 2), p, width=width)
+    err = (x - mu) / width
     assert stats.kstest(err, stats.uniform(loc=-0.5, scale=1.0).cdf).pvalue > 1e-3
     assert np.all(np.abs(err) <= 0.5 + 1e-9)
 
@@ -510,9 +510,9 @@ GOLDEN_STREAM_HEX = "5243430206010307010f60f8157ff556c3a558d34f8301bc007b51"
 
 def _golden_stream():
     enc = UQStream(seed=7)
-    x1 = enc.push(Uniform(GOLDEN_MU - 0.25, GOLDEN_MU + 0.25), Gaussian(0.0, 2.0), step=0.5)
-    x2 = enc.push(Uniform(GOLDEN_MU - 0.25, GOLDEN_MU + 0.25), Logistic(x1, 1.0), step=0.5)
-    enc.push(Uniform(GOLDEN_MU - 0.25, GOLDEN_MU + 0.25), Laplace(x2, 1.0), step=0.5)
+    x1 = enc.push(Uniform(GOLDEN_MU - 0.25, GOLDEN_MU + 0.25), Gaussian(0.0, 2.0), width=0.5)
+    x2 = enc.push(Uniform(GOLDEN_MU - 0.25, GOLDEN_MU + 0.25), Logistic(x1, 1.0), width=0.5)
+    enc.push(Uniform(GOLDEN_MU - 0.25, GOLDEN_MU + 0.25), Laplace(x2, 1.0), width=0.5)
     return enc
 
 
@@ -534,18 +534,18 @@ def test_stream_bad_input_and_misuse():
         enc.push(Gaussian(0.0, 1.0), Gaussian(0.0, 1.0))
     with pytest.raises(ValueError, match="broadcast"):
         enc.push(_q(3), Gaussian(np.zeros(4), 1.0))
-    with pytest.raises(ValueError, match="step"):
-        enc.push(_q(3), Gaussian(0.0, 1.0), step=0.5)
+    with pytest.raises(ValueError, match="width"):
+        enc.push(_q(3), Gaussian(0.0, 1.0), width=0.5)
     assert enc.num_pushes == 0  # failed pushes leave the stream as it was
-    enc.push(_q(3), Gaussian(0.0, 1.0), step=1.0)
-    enc.push(_q(3), Logistic(0.0, 1.0), step=1.0)
+    enc.push(_q(3), Gaussian(0.0, 1.0), width=1.0)
+    enc.push(_q(3), Logistic(0.0, 1.0), width=1.0)
     blob = enc.to_bytes()
     with pytest.raises(DecodeError, match="seed"):
         UQStream.decoder(blob, seed=2)
     with pytest.raises(DecodeError, match="uq"):
         UQStream.decoder(UQ().encode(_q(3), Gaussian(0.0, 1.0), 1).to_bytes())
     dec = UQStream.decoder(blob)
-    with pytest.raises(ValueError, match="step"):
+    with pytest.raises(ValueError, match="width"):
         dec.pop(Gaussian(0.0, 1.0), [1.0, -1.0, 1.0])
     with pytest.raises(ValueError, match="broadcast"):
         dec.pop(Gaussian(np.zeros(3), 1.0), np.ones(4))
@@ -592,9 +592,9 @@ def test_stream_corruption_raises_decode_error(cut, bit, fix_crc, junk):
 def test_stream_garbage_payload_with_valid_crc():
     c = unpack(_STREAM_BLOB)
     rng = np.random.default_rng(0)
-    for pl in (bytes(len(c.payload)), b"", rng.bytes(len(c.payload)), c.payload[:-3], c.payload + rng.bytes(8)):
+    for pl in (bytes(len(c.data)), b"", rng.bytes(len(c.data)), c.data[:-3], c.data + rng.bytes(8)):
         with pytest.raises(DecodeError):
-            _pop_chain(pack(Container(c.method, c.params, c.seed, c.shape, pl, 8 * len(pl))), 40, 3, _STREAM_PRIOR)
+            _pop_chain(pack(Payload(c.method, c.params, c.seed, c.shape, pl, 8 * len(pl))), 40, 3, _STREAM_PRIOR)
 
 
 def test_stream_top_alone_decodes_the_first_pushes():
@@ -603,12 +603,12 @@ def test_stream_top_alone_decodes_the_first_pushes():
     from rcc.uq import UQStream, UQStreamDecoder
 
     rng = np.random.default_rng(4)
-    step = np.full(400, 0.3)
+    width = np.full(400, 0.3)
     enc, priors, samples, prev = UQStream(seed=9), [], [], np.zeros(400)
     for i in range(5):
         p = Logistic(0.9 * prev, 0.6) if i % 2 else Gaussian(0.5 * prev, 1.0 + 0.1 * i)
         mu = rng.normal(size=400)
-        samples.append(enc.push(Uniform(mu - step / 2, mu + step / 2), p, step=step))
+        samples.append(enc.push(Uniform(mu - width / 2, mu + width / 2), p, width=width))
         priors.append(p)
         prev = samples[-1]
     payload, words = enc.payload, enc.pop_words
@@ -619,7 +619,121 @@ def test_stream_top_alone_decodes_the_first_pushes():
         dec, held = UQStreamDecoder.from_top(payload[len(payload) - n:], len(payload), 9, 5, 2000)
         assert held == words[i]
         for j in range(i + 1):
-            np.testing.assert_array_equal(dec.pop(priors[j], step), samples[j])
+            np.testing.assert_array_equal(dec.pop(priors[j], width), samples[j])
     dec.finish()  # i = 4: the whole payload
     with pytest.raises(ValueError, match="bytes"):
         UQStreamDecoder.from_top(payload + b"x", len(payload), 9, 5, 2000)
+
+
+# ----------------------------------------------------------------------------------------------
+# the channel contract: width= (step= deprecated), decode_payload, the info vocabulary
+
+
+def test_step_is_a_deprecated_alias_of_width():
+    """step= / send_step= give the same bits as width= / send_width=, with a DeprecationWarning."""
+    mu = np.linspace(-1.0, 1.0, 6)
+    q, p = Uniform(mu - 0.25, mu + 0.25), Logistic(0.0, 1.0)
+    new = UQ().encode(q, p, seed=3, width=0.5, send_width=False)
+    with pytest.warns(DeprecationWarning, match="width="):
+        old = UQ().encode(q, p, seed=3, step=0.5)
+    with pytest.warns(DeprecationWarning, match="send_width="):
+        old2 = UQ().encode(q, p, seed=3, width=0.5, send_step=False)
+    assert old2.to_bytes() == new.to_bytes() and old.sample.tolist() == new.sample.tolist()
+    with pytest.warns(DeprecationWarning, match="width="):
+        x = UQ().decode(new.to_bytes(), p, step=0.5)
+    assert x.tolist() == new.sample.tolist()
+    with pytest.raises(ValueError, match="width= only"):
+        UQ().encode(q, p, seed=3, width=0.5, step=0.5)
+    with pytest.raises(ValueError, match="send_width= only"):
+        UQ().encode(q, p, seed=3, send_width=False, send_step=False)
+
+    enc, enc_old = UQStream(seed=4), UQStream(seed=4)
+    a = enc.push(q, p, width=0.5)
+    with pytest.warns(DeprecationWarning, match="width="):
+        b = enc_old.push(q, p, step=0.5)
+    assert a.tolist() == b.tolist() and enc.to_bytes() == enc_old.to_bytes()
+    dec = UQStream.decoder(enc.to_bytes())
+    with pytest.warns(DeprecationWarning, match="width="):
+        y = dec.pop(p, step=np.full(6, 0.5))
+    assert y.tolist() == a.tolist()
+    dec.finish()
+    with pytest.raises(ValueError, match="needs the cell widths"):
+        UQStream.decoder(enc.to_bytes()).pop(p)
+    with pytest.raises(ValueError, match="width= only"):
+        UQStream.decoder(enc.to_bytes()).pop(p, 0.5, step=0.5)
+
+
+def test_missing_width_names_the_keyword():
+    mu = np.linspace(-1.0, 1.0, 4)
+    msg = UQ().encode(Uniform(mu - 0.25, mu + 0.25), Gaussian(0.0, 1.0), seed=1, width=0.5, send_width=False)
+    with pytest.raises(DecodeError, match="width="):
+        UQ().decode(msg.to_bytes(), Gaussian(0.0, 1.0))
+
+
+@pytest.mark.parametrize("family", ["gaussian", "logistic", "laplace", "uniform"])
+def test_decode_payload_equals_decode(family):
+    q, p, _ = make_pair(family, (3, 5), seed=2)
+    msg = UQ().encode(q, p, seed=11)
+    payload = msg.headerless()
+    assert payload.method == "uq" and payload.params == msg.params and payload.shape == (3, 5)
+    x = UQ().decode_payload(payload, p)
+    assert x.tolist() == msg.sample.tolist() == UQ().decode(msg.to_bytes(), p).tolist()
+    with pytest.raises(DecodeError, match="broadcast"):
+        UQ().decode_payload(payload, Gaussian(np.zeros(4), 1.0))
+    with pytest.raises(DecodeError):
+        UQ().decode_payload(Payload("uq", (7, 0), 11, (3, 5), payload.data, payload.num_bits), p)
+    with pytest.raises(DecodeError):  # another method's payload
+        UQ().decode_payload(Payload("pfr", payload.params, 11, (3, 5), payload.data, payload.num_bits), p)
+
+
+def test_rcc_decode_dispatches_uq():
+    import rcc
+
+    q, p, _ = make_pair("logistic", (7,), seed=3)
+    msg = UQ().encode(q, p, seed=5)
+    assert rcc.decode(msg.to_bytes(), p).tolist() == msg.sample.tolist()
+    assert rcc.decode(msg.headerless(), p).tolist() == msg.sample.tolist()
+
+
+def test_info_vocabulary():
+    """kl_bits (KL[q || p] of the uniform target, close to the information content), num_scored 0,
+    truncated False; kl_bits is nan for a prior without a closed form."""
+    q, p, _ = make_pair("gaussian", (20_000,), seed=6)
+    info = UQ().encode(q, p, seed=6).info
+    assert info["num_scored"] == 0 and info["truncated"] is False
+    assert abs(info["kl_bits"] - info["info_bits"]) < 0.01 * info["info_bits"] + 16
+
+    class Shifted(Logistic):  # a Distribution of a family the divergences do not know
+        family = 99
+
+    mu = np.zeros(3)
+    info = UQ().encode(Uniform(mu - 0.5, mu + 0.5), Shifted(0.0, 1.0), seed=1).info
+    assert np.isnan(info["kl_bits"]) and info["truncated"] is False
+    stream = UQStream(seed=1)
+    stream.push(Uniform(mu - 0.5, mu + 0.5), Gaussian(0.0, 1.0))
+    assert stream.message().info["truncated"] is False and stream.message().info["num_scored"] == 0
+
+
+def test_non_canonical_ans_tail_is_refused():
+    """A stream whose stored form ends in a zero byte is not one an encoder writes."""
+    q, p, _ = make_pair("logistic", (50,), seed=8)
+    blob = UQ().encode(q, p, seed=8).to_bytes()
+    payload = unpack(blob, prior=p).data
+    with pytest.raises(DecodeError, match="non-canonical"):
+        UQ().decode(_repack(blob, payload + b"\x00", p), p)
+
+
+def test_pop_prior_check_is_the_shared_one():
+    enc = UQStream(seed=2)
+    enc.push(_q(3), Gaussian(0.0, 1.0), width=1.0)
+    dec = UQStream.decoder(enc.to_bytes())
+    with pytest.raises(ValueError, match="Distribution; got ndarray"):
+        dec.pop(np.zeros(3), 1.0)
+    with pytest.raises(ValueError, match="Distribution; got NoneType"):
+        UQ().decode(enc.to_bytes(), None)
+
+
+def test_uq_stream_names_stay_importable_from_rcc_uq():
+    from rcc import uq, uq_stream
+
+    assert uq.UQStream is uq_stream.UQStream and uq.UQStreamDecoder is uq_stream.UQStreamDecoder
