@@ -496,5 +496,12 @@ class UQ(Channel):
         return width_flat, 8
 
 
-# one release: UQStream and UQStreamDecoder moved to rcc.uq_stream (public as rcc.UQStream, rcc.UQStreamDecoder)
-from .uq_stream import UQStream, UQStreamDecoder  # noqa: E402
+def __getattr__(name: str):
+    """``rcc.uq.UQStream`` / ``UQStreamDecoder``: moved to :mod:`rcc.uq_stream` (public as
+    ``rcc.UQStream``, ``rcc.UQStreamDecoder``); importable from here for one release. Resolved
+    lazily, so importing either module first works."""
+    if name in ("UQStream", "UQStreamDecoder"):
+        from . import uq_stream
+
+        return getattr(uq_stream, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -380,7 +380,7 @@ def test_truncations_and_bit_flips_raise_decode_error(which, cut, bit, fix_crc):
 # ----------------------------------------------------------------------------------------------
 # UQStream: many sequential pushes in one ANS stream
 
-from rcc.uq import UQStream  # noqa: E402
+from rcc.uq_stream import UQStream, UQStreamDecoder  # noqa: E402
 
 STREAM_FAMILIES = ["gaussian", "laplace", "logistic", "uniform", "generic"]
 
@@ -600,8 +600,6 @@ def test_stream_garbage_payload_with_valid_crc():
 def test_stream_top_alone_decodes_the_first_pushes():
     """Progressive decoding: the last 4 * pop_words[i] bytes of the payload (the top of the
     stack) pop pushes 0..i exactly as the whole stream does; the whole payload also finishes."""
-    from rcc.uq import UQStream, UQStreamDecoder
-
     rng = np.random.default_rng(4)
     width = np.full(400, 0.3)
     enc, priors, samples, prev = UQStream(seed=9), [], [], np.zeros(400)
@@ -735,5 +733,9 @@ def test_pop_prior_check_is_the_shared_one():
 
 def test_uq_stream_names_stay_importable_from_rcc_uq():
     from rcc import uq, uq_stream
+    from rcc.uq import UQStreamDecoder as Old
 
-    assert uq.UQStream is uq_stream.UQStream and uq.UQStreamDecoder is uq_stream.UQStreamDecoder
+    assert uq.UQStream is uq_stream.UQStream and Old is uq_stream.UQStreamDecoder
+    with pytest.raises(AttributeError):
+        uq.NoSuchName
+
