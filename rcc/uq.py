@@ -301,8 +301,8 @@ class UQ(Channel):
     """Universal quantization: exact simulation of ``x = mu + U(-w/2, w/2)`` in about
     ``-log2 P(k | u)`` bits (see the module docstring for the scheme and the format).
 
-    One message per call; to send many sequential steps in one ANS stream with one header (a few
-    bits of framing per step instead of ~60), use :class:`rcc.UQStream`.
+    One message per call; to send many sequential messages in one ANS stream with one header (a
+    few bits of framing per push instead of ~60), use :class:`rcc.UQStream`.
 
     Methods
     -------

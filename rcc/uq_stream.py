@@ -1,10 +1,10 @@
-"""Many sequential universal-quantization steps in one ANS stream: :class:`UQStream` and
-:class:`UQStreamDecoder`.
+"""Many sequential universal-quantization messages ("pushes") in one ANS stream:
+:class:`UQStream` and :class:`UQStreamDecoder`.
 
-Each push is one :class:`rcc.UQ` step (same law, same maths, same entropy models, see
+Each push is one :class:`rcc.UQ` message (same law, same maths, same entropy models, see
 :mod:`rcc.uq`), and the prior of a later push may depend on the samples of earlier ones: the
 decoder pops the pushes in the order they were pushed. The framing is paid once per stream (the
-two 16-bit check symbols, the ANS tail, one container) instead of once per step.
+two 16-bit check symbols, the ANS tail, one container) instead of once per push.
 
 Shared randomness: push ``i`` (0-based) uses the dither
 ``rcc.random.uniforms(seed, DOMAIN_DITHER, i, 0, n) - 1/2``, i.e. Philox chunk ``i``, so pushes
@@ -84,7 +84,7 @@ def _split32(z: int) -> np.ndarray:
 
 
 class UQStream:
-    """Many sequential universal-quantization steps in one ANS stream with one header.
+    """Many sequential universal-quantization messages (pushes) in one ANS stream with one header.
 
     What each push adds beyond its information content is at most a range flag (0.00035 bits)
     for Gaussian and Laplace priors, plus 64 bits in the rare case (< 2**-20 per element under
@@ -150,7 +150,7 @@ class UQStream:
         return float(sum(info["info_bits"] for info in self.push_info))
 
     def push(self, q, p, *, width=None, step=None) -> np.ndarray:
-        """Add one step: sample ``q = Uniform(mu - w/2, mu + w/2)`` under prior ``p``.
+        """Add one push: sample ``q = Uniform(mu - w/2, mu + w/2)`` under prior ``p``.
 
         Parameters
         ----------
