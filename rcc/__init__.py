@@ -20,20 +20,8 @@ from .hybrid import Hybrid
 from .mrc import MRC
 from .orc import ORC
 from .pfr import PFR
-from .uq import UQ, UQStream, UQStreamDecoder
-
-
-def _register_uq() -> None:
-    """Until ``rcc.uq.UQ`` derives from :class:`rcc.channel.Channel` (and so registers itself),
-    decode UQ payloads through its blob decoder."""
-    from .channel import channel_class, register
-
-    if channel_class("uq") is None:
-        register("uq", None, lambda payload, p, *, max_elements: UQ().decode(
-            payload.to_bytes(prior=p), p, max_elements=max_elements))
-
-
-_register_uq()
+from .uq import UQ
+from .uq_stream import UQStream, UQStreamDecoder
 
 __version__ = "0.1.0"
 

@@ -10,7 +10,7 @@ import numpy as np
 from .distributions import Distribution, dinf_bits, kl_bits
 from .errors import DecodeError
 
-__all__ = ["check_pair", "check_prior", "open_blob", "pair_kl_bits", "pair_dinf_bits", "warn_long_race"]
+__all__ = ["check_pair", "check_prior", "pair_kl_bits", "pair_dinf_bits", "warn_long_race"]
 
 #: Rough cost of scoring one candidate coordinate, seconds (numba kernels on one core).
 SECONDS_PER_CANDIDATE_COORDINATE = 1e-8
@@ -39,6 +39,8 @@ def check_prior(p, shape: tuple[int, ...], *, error: type[Exception] = ValueErro
     if not isinstance(p, Distribution):
         raise ValueError(f"p must be an rcc Distribution; got {type(p).__name__}")
     shape = tuple(shape)
+    if 0 in shape:
+        raise error(f"the sample shape {shape} has an empty dimension")
     try:
         ok = np.broadcast_shapes(p.shape, shape) == shape
     except ValueError:
@@ -97,11 +99,3 @@ def _duration(seconds: float) -> str:
         if seconds >= size:
             return f"{seconds / size:.3g} {unit}"
     return f"{seconds:.3g} s"
-
-
-def open_blob(blob, method: str, p, seed, max_elements: int):
-    """:func:`rcc.container.unpack_with_prior` with the method, prior, seed and bound checked:
-    (payload, p broadcast to its shape). Kept for decoders not yet on ``decode_payload``."""
-    from .container import unpack_with_prior  # container imports this module
-
-    return unpack_with_prior(blob, method, prior=p, seed=seed, max_elements=max_elements)

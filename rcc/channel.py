@@ -47,7 +47,17 @@ import numpy as np
 from ._checks import check_pair, pair_dinf_bits, pair_kl_bits, warn_long_race
 from ._kernels import Pair, candidate
 from .coding import BitReader, BitWriter
-from .container import DEFAULT_MAX_ELEMENTS, METHODS, Message, Payload, check_payload, prior_fingerprint, register_method, unpack
+from .container import (
+    DEFAULT_MAX_ELEMENTS,
+    METHODS,
+    Message,
+    Payload,
+    check_payload,
+    method_of,
+    prior_fingerprint,
+    register_method,
+    unpack,
+)
 from .distributions import Distribution
 from .errors import DecodeError
 from .random import check_seed, seed_key
@@ -111,11 +121,18 @@ def decode(data, p: Distribution, *, seed: int | None = None, max_elements: int 
             raise DecodeError(f"the payload was encoded with seed {data.seed}, not {seed}")
         payload = data
     else:
+        if method_of(data) is not None:
+            _decoder(method_of(data))  # a blob of a method without a decoder fails by name, before its checksum
         payload = unpack(data, prior=p, seed=seed, max_elements=max_elements)
-    decoder = _DECODERS.get(payload.method)
+    return _decoder(payload.method)(payload, p, max_elements=max_elements)
+
+
+def _decoder(method: str):
+    decoder = _DECODERS.get(method)
     if decoder is None:
-        raise DecodeError(f"no decoder for method {payload.method!r} (a UQStream blob needs rcc.UQStreamDecoder)")
-    return decoder(payload, p, max_elements=max_elements)
+        hint = ": decode a UQStream blob with rcc.UQStreamDecoder" if method == "uq_stream" else ""
+        raise DecodeError(f"rcc.decode has no decoder for method {method!r}{hint}")
+    return decoder
 
 
 def _check_distribution(p) -> None:
@@ -177,7 +194,11 @@ class Channel:
 
     def chunk_code(self):
         """How :func:`rcc.compress` sends this channel's chunk indices (a
-        :class:`rcc._chunk_codes.ChunkCode`); ValueError if the channel cannot be chunked."""
+        :class:`rcc._chunk_codes.ChunkCode`); ValueError if the channel cannot be chunked.
+
+        A channel that returns one also races each chunk with the hooks of
+        :class:`SelectionChannel` (``select``, ``refusal``, ``expected_candidates``), and the
+        decoder regenerates candidate K of chunk c from the shared stream."""
         raise ValueError(f"{self!r} cannot be chunked by rcc.compress (it supplies no chunk code)")
 
     @classmethod

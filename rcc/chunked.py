@@ -74,7 +74,7 @@ from ._ans import decode_kt, encode_kt, guard, read_words, write_words
 from ._checks import check_pair, pair_dinf_bits, pair_kl_bits, warn_long_race
 from ._chunk_kernels import even_sizes, greedy_sizes, regenerate
 from ._kernels import Pair
-from .channel import channel_class, register
+from .channel import Channel, channel_class, register
 from .coding import BitReader, BitWriter, read_gamma, write_gamma
 from .container import _METHOD_NAMES, DEFAULT_MAX_ELEMENTS, METHODS, Message, Payload, check_payload, prior_fingerprint, unpack
 from .distributions import Distribution
@@ -342,7 +342,7 @@ def _channel(method):
         if cls is None:
             raise ValueError(f"method must be a channel name such as 'pfr', 'orc' or 'mrc', or a channel; got {method!r}")
         return cls()
-    if hasattr(method, "chunk_code") and hasattr(method, "select"):
+    if isinstance(method, Channel):
         return method
     raise ValueError(f"method must be a channel name such as 'pfr', 'orc' or 'mrc', or a channel; got {method!r}")
 

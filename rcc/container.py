@@ -237,11 +237,6 @@ def unpack(
     (optional) must equal the blob's. A blob whose shape holds more than ``max_elements``
     elements is refused before anything else is done.
     """
-    return unpack_with_prior(blob, expect_method, prior=prior, seed=seed, max_elements=max_elements)[0]
-
-
-def unpack_with_prior(blob, expect_method=None, *, prior=None, seed=None, max_elements=DEFAULT_MAX_ELEMENTS):
-    """:func:`unpack`, also returning the prior broadcast to the blob's shape (None if none)."""
     max_elements = check_max_elements(max_elements)
     if seed is not None:
         seed = check_seed(seed)
@@ -258,7 +253,14 @@ def unpack_with_prior(blob, expect_method=None, *, prior=None, seed=None, max_el
         )
     if seed is not None and seed != c.seed:
         raise DecodeError(f"the blob was encoded with seed {c.seed}, not {seed}")
-    return c, prior
+    return c
+
+
+def method_of(blob) -> str | None:
+    """The method a blob's header names, read before any check (None if it names none)."""
+    if isinstance(blob, (bytes, bytearray, memoryview)) and len(blob) > 4 and bytes(blob[:3]) == MAGIC:
+        return _METHOD_NAMES.get(blob[4])
+    return None
 
 
 def check_payload(payload, method: str, p, max_elements: int = DEFAULT_MAX_ELEMENTS):
