@@ -8,7 +8,6 @@ import warnings
 import numpy as np
 
 from .distributions import Distribution, dinf_bits, kl_bits
-from .errors import DecodeError
 
 __all__ = ["check_pair", "check_prior", "pair_kl_bits", "pair_dinf_bits", "warn_long_race"]
 

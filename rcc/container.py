@@ -24,6 +24,10 @@ then verifies the checksum; nothing of the declared size is allocated before tha
 Only ``payload_bits`` is the message proper (what a channel's ``num_bits`` counts); the rest is
 the header and checksum, reported separately as ``overhead_bits`` and never hidden.
 Anything that does not check out raises :class:`rcc.DecodeError` with the reason.
+
+:class:`Payload` is the headerless form of a blob: the fields above without magic, version and
+checksum (``Message.headerless()``; ``Payload.to_bytes(prior)`` packs it). Callers that frame
+many messages themselves store its fields their own way and decode with :func:`rcc.decode`.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 import rcc
 from rcc import DecodeError
 from rcc.coding import BitWriter, write_zipf_index
-from rcc.container import FORMAT_VERSION, Container, _parse, pack, prior_fingerprint, unpack
+from rcc.container import FORMAT_VERSION, Container, _parse, pack, prior_fingerprint
 from rcc.uq import UQStreamDecoder
 
 PROPERTY = settings(max_examples=60, deadline=None, derandomize=True,
