@@ -112,8 +112,22 @@ def decode(data, p: Distribution, *, seed: int | None = None, max_elements: int 
     np.ndarray of float64 with the message's shape: the encoder's ``msg.sample``, bit for bit.
 
     Dispatches on the method name to the registered channel's ``decode_payload``. Raises
-    :class:`rcc.DecodeError` for anything malformed, corrupted or mismatched, ValueError for
-    bad arguments.
+    :class:`rcc.DecodeError` for anything malformed, corrupted or mismatched (a UQStream blob
+    included: it holds many messages, read them with :class:`rcc.UQStreamDecoder`), ValueError
+    for bad arguments.
+
+    Example
+    -------
+    >>> import rcc
+    >>> q, p = rcc.Gaussian([0.5, -0.3], 0.5), rcc.Gaussian(0.0, 1.0)
+    >>> msg = rcc.ORC(num_candidates=2**10).encode(q, p, seed=4)
+    >>> bool((rcc.decode(msg.to_bytes(), p) == msg.sample).all())
+    True
+    >>> payload = msg.headerless()   # method, params, seed, shape, data, num_bits: frame it yourself
+    >>> payload.method, payload.shape
+    ('orc', (2,))
+    >>> bool((rcc.decode(payload, p) == msg.sample).all())
+    True
     """
     _check_distribution(p)
     if isinstance(data, Payload):

@@ -98,6 +98,17 @@ class Payload:
 
     Fields that do not fit these rules raise :class:`rcc.DecodeError` (a ``ValueError``) on
     construction, so a payload rebuilt from damaged bytes fails before any decoding work.
+
+    Example
+    -------
+    >>> import rcc
+    >>> p = rcc.Gaussian(0.0, 1.0)
+    >>> msg = rcc.PFR().encode(rcc.Gaussian(0.7, 0.5), p, seed=1)
+    >>> payload = msg.headerless()
+    >>> stored = (payload.params, payload.seed, payload.shape, payload.data, payload.num_bits)
+    >>> again = rcc.Payload("pfr", *stored)
+    >>> bool(rcc.decode(again, p) == msg.sample), again.to_bytes(prior=p) == msg.to_bytes()
+    (True, True)
     """
 
     method: str

@@ -97,6 +97,15 @@ def test_truncated_means_what_rcc_channel_says():
     assert not msg.info["truncated"] and msg.info["num_truncated"] == 0
 
 
+@pytest.mark.parametrize("name", ["rcc.channel", "rcc.container"])
+def test_docstring_examples(name):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
+
+
 # ----------------------------------------------------------------------------------------------
 # the headerless form
 
