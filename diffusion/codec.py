@@ -34,21 +34,24 @@ normal CDF of ``rcc.random.uniforms(., DOMAIN_CANDIDATE, 0, n, D)``, so it does 
 and step i's channel (``rcc.compress``, the ideal channel's noise) under ``derive_seed(seed, 2, i)``.
 
 File layout, version 5 (integers are LEB128 varints, fixed-size fields little endian; every
-header field costs real bits, so it is lean)::
+header field costs real bits, so it is lean; docs/format.md has it byte by byte)::
 
     bytes      field
     2          b"RD"
     1          flags: version (5) << 4 | hierarchy (gaussian 0, uniform 1) << 3 | channel code
     varints    T, N, D, seed            steps, points, dimensions, shared seed (< 2^63)
-    [pfr/orc/mrc only: 4  chunk_bits (float32);  varint count;  count varints: the rcc container
-               parameters common to all steps (inner method, N, ...)]
+    [pfr/orc/mrc only: varint count;  count varints: the rcc.Payload parameters common to all
+               steps (their longest common prefix)]
     2          header check h = CRC32(fingerprint || every byte above) mod 2^16
     --- the T steps, in sending order (i = T .. 1) ---
     uq:        varint L                 bytes of the rcc.UQStream payload
                T - 1 varints            stream words needed for steps 1..k < T, as increments
                2 T                      the per-step checks c_1 .. c_T (2 bytes each)
                L                        the stream payload, back to front (top of the stack first)
-    others:    T x ( varint len, len bytes of step payload, 2 bytes check c_k )
+    others:    T x ( varint len, len bytes of step record, 2 bytes check c_k )
+               pfr/orc/mrc record: varint payload_bits, varint e, e varints (the step's
+               parameters after the common ones), ceil(payload_bits / 8) bytes of payload
+               ideal record: the sample, N * D float64
     --- then ---
     rest       data-term ANS words (zero high bytes of the top word dropped)
     4          CRC32 of fingerprint (4 bytes) + every byte before it
@@ -77,8 +80,10 @@ caller asks for the steps alone (``num_steps=T``).
 The UQ record holds the ``rcc.UQStream`` payload (its ANS words; the decoder knows the
 parameters, the seed, the shape and every step width). The stream is a stack whose top holds
 step T (the first sent), so stored top first it is progressive; the word table costs about one
-byte per step. A chunked step holds ``payload_bits``, the chunk size step and the payload of its
-``rcc.compress`` blob (the other container parameters are in the file header). The model
+byte per step. A chunked step holds its ``rcc.compress`` message in the headerless form
+(:class:`rcc.Payload`: method "chunked", seed and shape implied, the parameters the steps share
+in the file header), decoded by :func:`rcc.decode`; the step check stands in for the
+container's CRC-32. The model
 fingerprint (a CRC32 of its float64 parameters) is not stored but folded into every check and
 into the file's CRC: decoding with another model is an error, not garbage.
 
@@ -140,6 +145,8 @@ __all__ = [
 ]
 
 MAGIC = b"RD"
+_COMPRESS_METHOD = "chunked"  # rcc.Payload.method of an rcc.compress message
+_MAX_PARAMS = 64  # container parameters of a step (rcc's own bound)
 VERSION = 5  # 5: shared noise from rcc.random (Philox) under derive_seed; 4: a 16-bit check per step
 _HIER = {"gaussian": 0, "uniform": 1}
 _HIER_INV = {v: k for k, v in _HIER.items()}
@@ -364,8 +371,13 @@ class _Channel:
         raise NotImplementedError
 
     def header(self) -> bytes:
-        """Channel parameters the file header carries (after the common fields)."""
+        """Channel parameters the file header carries (after the common fields); called after
+        every step was encoded."""
         return b""
+
+    def record(self, payload) -> bytes:
+        """The bytes of a step record (after :meth:`header`) for what :meth:`encode` returned."""
+        return payload
 
     def read_header(self, r) -> None:
         """Read what :meth:`header` wrote."""
@@ -401,10 +413,10 @@ class UQChannel(_Channel):
     """``rcc.UQStream``: universal quantisation of every UQDM step in one ANS stream (exact;
     cost = index entropy under p, plus one stream's framing per file).
 
-    The step width Delta is known to the decoder (it comes from the schedule), so it is passed
-    as ``step=`` and never sent; the logistic prior always uses UQ's table mode (no side
+    The cell width Delta is known to the decoder (it comes from the schedule), so it is passed
+    as ``width=`` and never sent; the logistic prior always uses UQ's table mode (no side
     information per step). The file keeps only the stream payload (the ANS words): method,
-    parameters, seed and shape are implied, and the decoder rebuilds the rcc container from them.
+    parameters, seed and shape are implied (:meth:`rcc.UQStreamDecoder.from_top`).
 
     Encoder: ``start(seed)``, ``encode(q, p, seed)`` per step (returns ``(b"", sample)``),
     ``finish()`` -> the stream record. Decoder: ``read_record(reader, seed, T, size)``,
@@ -415,24 +427,19 @@ class UQChannel(_Channel):
     streaming = True
 
     def __init__(self):
-        import rcc
-
-        if not hasattr(rcc, "UQStream"):
-            raise ValueError("the 'uq' channel needs rcc.UQStream, which this rcc does not provide yet")
-        self._rcc = rcc
         self._enc = self._dec = None
 
     @staticmethod
-    def _step(q) -> np.ndarray:
+    def _width(q) -> np.ndarray:
         return q.delta.detach().to(torch.float64).expand_as(q.loc).numpy().ravel()
 
     def start(self, seed: int) -> None:
-        self._enc = self._rcc.UQStream(seed=int(seed))
+        self._enc = rcc.UQStream(seed=int(seed))
 
     def encode(self, q, p, seed):
         if not isinstance(q, UniformStep) or not isinstance(p, LogisticUniformStep):
             raise ValueError("the 'uq' channel needs the uniform hierarchy (UniformStep, LogisticUniformStep)")
-        sample = self._enc.push(q.to_rcc(), p.to_rcc(), step=self._step(q))
+        sample = self._enc.push(q.to_rcc(), p.to_rcc(), width=self._width(q))
         self.last_info = {"info_bits": float(self._enc.push_info[-1]["info_bits"])}
         return b"", np.asarray(sample, dtype=np.float64).ravel()
 
@@ -492,10 +499,8 @@ class UQChannel(_Channel):
         top = r.take(have)[::-1]
         held = sum(n <= have for n in need)
         if held:
-            from rcc.uq import UQStreamDecoder
-
             try:
-                self._dec, _ = UQStreamDecoder.from_top(top, length, int(seed), int(num_steps), int(num_steps) * int(size))
+                self._dec, _ = rcc.UQStreamDecoder.from_top(top, length, int(seed), int(num_steps), int(num_steps) * int(size))
             except ValueError as exc:
                 _raise(f"the step stream does not decode: {exc}")
             if self._dec is None:
@@ -504,7 +509,7 @@ class UQChannel(_Channel):
                 "held": held, "complete": have == length}
 
     def decode(self, payload, p, seed, size):
-        return np.asarray(self._dec.pop(p.to_rcc(), self._step(p)), dtype=np.float64).ravel()
+        return np.asarray(self._dec.pop(p.to_rcc(), width=self._width(p)), dtype=np.float64).ravel()
 
     def finish_decode(self) -> None:
         self._dec.finish()
@@ -528,22 +533,20 @@ class ChunkedChannel(_Channel):
     ``DEFAULT_NUM_CANDIDATES[method]``. ``headroom_bits`` (PFR only) also cuts chunk c's race at
     2^ceil(KL_c + headroom_bits) candidates, so chunks of high KL get more candidates and the
     bias stays about even across chunks. Truncated chunks are counted per step
-    (``num_truncated``): their samples are slightly biased towards the prior. The file keeps each step's payload
-    bits and payload; the container parameters (inner method, N, chunk_bits) are written once in
-    the file header, and seed and shape are implied.
+    (``num_truncated``): their samples are slightly biased towards the prior. Each step is an
+    ``rcc.compress`` message in its headerless form (:class:`rcc.Payload`): the file keeps its
+    payload bits and payload and the parameters that differ from the steps' common ones (in the
+    file header); method, seed and shape are implied, and :func:`rcc.decode` decodes it.
     """
 
     def __init__(self, method: str = "pfr", chunk_bits: float = DEFAULT_CHUNK_BITS,
                  num_candidates: int | None = None, layout: str = DEFAULT_LAYOUT,
                  size_multiple: int | str = DEFAULT_SIZE_MULTIPLE,
                  headroom_bits: float | None = DEFAULT_HEADROOM_BITS):
-        import rcc
-
         if method not in ("pfr", "orc", "mrc"):
             raise ValueError(f"method must be pfr, orc or mrc, got {method!r}")
         if layout not in ("even", "kl"):
             raise ValueError(f"layout must be 'even' or 'kl', got {layout!r}")
-        self._compress, self._decompress = rcc.compress, rcc.decompress
         self.layout = layout
         if size_multiple != "auto" and (isinstance(size_multiple, bool) or not isinstance(size_multiple, (int, np.integer))
                                         or size_multiple < 1):
@@ -558,71 +561,70 @@ class ChunkedChannel(_Channel):
             self.method = rcc.PFR(n, headroom_bits=headroom_bits)
         else:
             self.method = {"orc": rcc.ORC, "mrc": rcc.MRC}[method](num_candidates=n)
-        self.params = None  # container parameters, learnt from the first step / the file header
+        self.params = None  # the parameters common to all steps (set by header / read_header)
+        self._step_params = []
 
     def encode(self, q, p, seed):
-        from rcc.container import unpack
-
+        """One step through ``rcc.compress``: returns its headerless :class:`rcc.Payload` (made
+        into a record by :meth:`record` once :meth:`header` knows the steps' common parameters)
+        and the sample."""
         if not isinstance(q, GaussianStep) or not isinstance(p, GaussianStep):
             raise ValueError(f"the {self.name!r} channel needs the Gaussian hierarchy")
         qr, pr = q.to_rcc(), p.to_rcc()
-        blob, rep = self._compress(
-            qr, pr, method=self.method, seed=seed, chunk_bits=self.chunk_bits, layout=self.layout,
-            size_step=self.size_multiple, return_report=True,
-        )
-        lean, lean_se = sample_lean(np.asarray(rep.sample, np.float64).ravel(), qr.loc, qr.scale, pr.loc)
-        c = unpack(blob, prior=pr)
-        fixed, step = tuple(int(v) for v in c.params[:3]), int(c.params[3]) if len(c.params) > 3 else 1
-        if self.params is None:
-            self.params = fixed
-        elif fixed != self.params:
-            raise RuntimeError(f"rcc.compress changed its parameters between steps: {fixed} != {self.params}")
+        msg = rcc.compress(qr, pr, method=self.method, seed=seed, chunk_bits=self.chunk_bits, layout=self.layout,
+                           size_multiple=self.size_multiple)
+        payload = msg.headerless()
+        sample = np.asarray(msg.sample, dtype=np.float64).ravel()
+        lean, lean_se = sample_lean(sample, qr.loc, qr.scale, pr.loc)
+        self._step_params.append(payload.params)
         self.last_info = {
-            "payload_bits": int(c.payload_bits),
-            "num_chunks": int(rep.num_chunks),
-            "num_candidates": int(rep.num_candidates),
-            "num_truncated": int(rep.num_truncated),
-            "size_multiple": step,
+            "payload_bits": payload.num_bits,
+            "num_chunks": int(msg.info["num_chunks"]),
+            "num_scored": int(msg.info["num_scored"]),
+            "num_truncated": int(msg.info["num_truncated"]),
+            "size_multiple": int(msg.info["size_multiple"]),
             "lean": lean,
             "lean_se": lean_se,
-            "chunk_kl_sd": float(np.std(rep.chunk_kl_bits)),
-            "chunk_kl_p99": float(np.percentile(rep.chunk_kl_bits, 99)),
+            "chunk_kl_sd": float(np.std(msg.chunks.kl_bits)),
+            "chunk_kl_p99": float(np.percentile(msg.chunks.kl_bits, 99)),
         }
-        rec = bytearray()
-        _put_varint(rec, int(c.payload_bits))
-        _put_varint(rec, step)
-        rec += c.payload
-        return bytes(rec), np.asarray(rep.sample, dtype=np.float64).ravel()
-
-    def decode(self, payload, p, seed, size):
-        from rcc.container import Container, pack
-
-        r = _Reader(payload, len(payload))
-        bits = r.varint()
-        step = r.varint()
-        body = r.take(len(payload) - r.pos)
-        if len(body) != (bits + 7) // 8:
-            _raise(f"step payload holds {len(body)} bytes for {bits} bits")
-        if not 1 <= step < 2**31:
-            _raise(f"bad chunk size step {step}")
-        params = self.params + ((step,) if step > 1 else ())
-        pr = p.to_rcc()
-        blob = pack(Container("chunked", params, int(seed), (int(size),), body, bits), prior=pr)
-        return np.asarray(self._decompress(blob, pr), dtype=np.float64).ravel()
+        return payload, sample
 
     def header(self) -> bytes:
-        out = bytearray(struct.pack("<f", self.chunk_bits))
-        _put_varint(out, len(self.params))
-        for v in self.params:
-            _put_varint(out, v)
-        return bytes(out)
+        """The container parameters every step shares (``params``: after encoding, the longest
+        common prefix of the steps' ``Payload.params``): varint count, then the values."""
+        if self._step_params:
+            common = list(self._step_params[0])
+            for params in self._step_params[1:]:
+                n = next((j for j, (a, b) in enumerate(zip(common, params)) if a != b), min(len(common), len(params)))
+                del common[n:]
+            self.params = tuple(common)
+        return encode_varint(len(self.params)) + b"".join(encode_varint(v) for v in self.params)
 
     def read_header(self, r: "_Reader") -> None:
-        (self.chunk_bits,) = struct.unpack("<f", r.take(4))
         n = r.varint()
-        if n > 16:
+        if n > _MAX_PARAMS:
             _raise(f"bad chunked-channel parameter count {n}")
         self.params = tuple(r.varint() for _ in range(n))
+
+    def record(self, payload) -> bytes:
+        """A step's record (after :meth:`header`): varint payload bits, varint e and the e
+        parameters after the common ones, the payload bytes."""
+        extra = payload.params[len(self.params):]
+        return (encode_varint(payload.num_bits) + encode_varint(len(extra))
+                + b"".join(encode_varint(v) for v in extra) + payload.data)
+
+    def decode(self, record, p, seed, size):
+        r = _Reader(record, len(record))
+        bits, n = r.varint(), r.varint()
+        if len(self.params) + n > _MAX_PARAMS:
+            _raise(f"bad step parameter count {n}")
+        extra = tuple(r.varint() for _ in range(n))
+        data = r.take(len(record) - r.pos)
+        if len(data) != (bits + 7) // 8:
+            _raise(f"step payload holds {len(data)} bytes for {bits} bits")
+        payload = rcc.Payload(_COMPRESS_METHOD, self.params + extra, int(seed), (int(size),), data, bits)
+        return np.asarray(rcc.decode(payload, p.to_rcc()), dtype=np.float64).ravel()
 
 
 def sample_lean(z, q_loc, q_scale, p_loc) -> tuple[float, float]:
@@ -754,7 +756,9 @@ class EncodeResult:
     step_info : list[dict]
         Channel diagnostics per step: UQ's information content ``info_bits``
         (``-sum log2 P(k)``); for chunked channels ``payload_bits``, ``num_chunks``,
-        ``num_candidates`` and ``num_truncated`` (chunks whose candidate race was cut short).
+        ``num_scored`` (candidates scored), ``num_truncated`` (chunks whose candidate race was cut
+        short), ``size_multiple``, the bias diagnostic ``lean`` / ``lean_se``
+        (:func:`sample_lean`) and the spread of the chunks' KL (``chunk_kl_sd``, ``chunk_kl_p99``).
     latents : list[np.ndarray]
         The latent after each step, float64 (N, D): what a decoder of the first k steps holds.
     prefix_bytes : list[int] (T,)
@@ -929,16 +933,17 @@ def encode(
             kl_bits[k] = float(m.step_kl(q, p).sum()) / np.log(2.0)
             payload, sample = ch.encode(q, p, _step_seed(seed, i))
             if not streaming:
-                records.append(encode_varint(len(payload)) + payload)
+                records.append(payload)
             z = torch.as_tensor(sample.reshape(N, D))
             latents.append(sample.reshape(N, D))
             secs[k] = time.perf_counter() - t0
             info = dict(getattr(ch, "last_info", {}))
             step_info.append(info)
             if "num_chunks" in info:
-                bar.set_postfix(chunks=info["num_chunks"], candidates=info["num_candidates"], refresh=True)
+                bar.set_postfix(chunks=info["num_chunks"], candidates=info["num_scored"], refresh=True)
             bar.update()
         head = _head(hierarchy, channel, T, N, D, seed, ch)
+        records = [encode_varint(len(rec)) + rec for rec in map(ch.record, records)]
         checks = _Checks(fp, head)
         body = bytearray()
         step_bits_real = None

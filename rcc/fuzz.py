@@ -8,8 +8,8 @@ applies one of:
 
 * ``raw`` -- bytes of the blob flipped, replaced, inserted, deleted, truncated or appended.
   Must raise (the CRC, or the framing).
-* ``reframed`` -- a field of the parsed container (payload bits, parameters, seed, shape,
-  ``payload_bits``) changed and the blob re-packed with a valid CRC, so the mutation reaches the
+* ``reframed`` -- a field of the parsed container (an :class:`rcc.Payload`: payload bits,
+  parameters, seed, shape, ``num_bits``) changed and the blob re-packed with a valid CRC, so the mutation reaches the
   payload parser. May decode (the result must have the declared shape) or raise DecodeError.
 * ``huge`` -- the container re-packed declaring a shape of 2^26 to 2^40 elements with a tiny
   payload. Must raise DecodeError before allocating.
@@ -42,6 +42,7 @@ import numpy as np
 
 from . import container as _container
 from .chunked import compress, decompress
+from .container import Payload
 from .distributions import Gaussian, Laplace, Uniform
 from .errors import DecodeError
 from .hybrid import Hybrid
@@ -87,26 +88,26 @@ def _selection(name, channel):
 
 def _uq(rng, seed):
     d = int(rng.integers(1, 64))
-    step = float(rng.uniform(0.05, 1.0))
+    width = float(rng.uniform(0.05, 1.0))
     mu = rng.normal(0.0, 1.0, d)
     p = Gaussian(0.0, 1.5) if rng.random() < 0.5 else Laplace(0.0, 1.0)
-    msg = UQ().encode(Uniform(mu - step / 2, mu + step / 2), p, seed=seed)
+    msg = UQ().encode(Uniform(mu - width / 2, mu + width / 2), p, seed=seed)
     return Case("uq", msg.to_bytes(), p, msg.sample, lambda b, pr: UQ().decode(b, pr))
 
 
 def _uq_stream(rng, seed):
     d = int(rng.integers(1, 64))
-    step = np.full(d, float(rng.uniform(0.05, 1.0)))
+    width = np.full(d, float(rng.uniform(0.05, 1.0)))
     enc = UQStream(seed=seed)
     mu = rng.normal(0.0, 1.0, d)
-    x1 = enc.push(Uniform(mu - step / 2, mu + step / 2), Gaussian(0.0, 1.5), step=step)
-    x2 = enc.push(Uniform(x1 - step / 2, x1 + step / 2), Gaussian(x1, 1.0), step=step)
+    x1 = enc.push(Uniform(mu - width / 2, mu + width / 2), Gaussian(0.0, 1.5), width=width)
+    x2 = enc.push(Uniform(x1 - width / 2, x1 + width / 2), Gaussian(x1, 1.0), width=width)
     p = Gaussian(0.0, 1.5)
 
     def decode(b, pr):
         dec = UQStream.decoder(b)
-        y1 = dec.pop(pr, step)
-        y2 = dec.pop(Gaussian(y1, 1.0), step)
+        y1 = dec.pop(pr, width=width)
+        y2 = dec.pop(Gaussian(y1, 1.0), width=width)
         dec.finish()
         return np.concatenate([y1, y2])
 
@@ -120,8 +121,8 @@ def _compress(name, method):
             q, p = _pair(rng, d, wide=True)
         else:  # D_inf about twice the KL per coordinate: exact PFR scores ~2^8 candidates a chunk
             q, p = Gaussian(rng.normal(0.0, 0.3, d), rng.uniform(0.3, 0.6, d)), Gaussian(0.0, 1.0)
-        blob, rep = compress(q, p, method=method, seed=seed, chunk_bits=4.0, return_report=True)
-        return Case(name, blob, p, rep.sample, lambda b, pr: decompress(b, pr))
+        msg = compress(q, p, method=method, seed=seed, chunk_bits=4.0)
+        return Case(name, msg.to_bytes(), p, msg.sample, lambda b, pr: decompress(b, pr))
     return make
 
 
@@ -168,19 +169,19 @@ def _reframe(case: Case, change: Callable, fold_prior: bool = True) -> bytes:
     decoder must refuse the shape before it checks the CRC)."""
     prior = case.prior if case.prior_checked else None
     c = _container.unpack(case.blob, prior=prior)
-    fields = change(dict(method=c.method, params=c.params, seed=c.seed, shape=c.shape,
-                         payload=c.payload, payload_bits=c.payload_bits))
-    return _container.pack(_container.Container(**fields), prior=prior if fold_prior else None)
+    fields = change(dict(method=c.method, params=c.params, seed=c.seed, shape=c.shape, data=c.data,
+                         num_bits=c.num_bits))
+    return Payload(**fields).to_bytes(prior=prior if fold_prior else None)
 
 
 def _mutate_fields(rng, f: dict) -> dict:
     kind = int(rng.integers(5))
-    if kind == 0 and f["payload_bits"] > 0:  # flip payload bits
-        b = bytearray(f["payload"])
+    if kind == 0 and f["num_bits"] > 0:  # flip payload bits
+        b = bytearray(f["data"])
         for _ in range(int(rng.integers(1, 4))):
-            i = int(rng.integers(f["payload_bits"]))
+            i = int(rng.integers(f["num_bits"]))
             b[i // 8] ^= 0x80 >> (i % 8)
-        f["payload"] = bytes(b)
+        f["data"] = bytes(b)
     elif kind == 1 and f["params"]:  # change a parameter
         params = list(f["params"])
         i = int(rng.integers(len(params)))
@@ -190,15 +191,15 @@ def _mutate_fields(rng, f: dict) -> dict:
     elif kind == 2:  # another seed
         f["seed"] = int(rng.integers(2**62))
     elif kind == 3:  # shorter payload
-        nbits = int(rng.integers(f["payload_bits"] + 1))
-        f["payload_bits"], f["payload"] = nbits, f["payload"][: (nbits + 7) // 8]
+        nbits = int(rng.integers(f["num_bits"] + 1))
+        f["num_bits"], f["data"] = nbits, f["data"][: (nbits + 7) // 8]
         if nbits % 8:
-            f["payload"] = f["payload"][:-1] + bytes([f["payload"][-1] & (0xFF << (8 - nbits % 8)) & 0xFF])
+            f["data"] = f["data"][:-1] + bytes([f["data"][-1] & (0xFF << (8 - nbits % 8)) & 0xFF])
     else:  # random payload of the same length
-        f["payload"] = bytes(rng.integers(0, 256, len(f["payload"])).astype(np.uint8))
-        if f["payload_bits"] % 8:
-            last = f["payload"][-1] & (0xFF << (8 - f["payload_bits"] % 8)) & 0xFF
-            f["payload"] = f["payload"][:-1] + bytes([last])
+        f["data"] = bytes(rng.integers(0, 256, len(f["data"])).astype(np.uint8))
+        if f["num_bits"] % 8:
+            last = f["data"][-1] & (0xFF << (8 - f["num_bits"] % 8)) & 0xFF
+            f["data"] = f["data"][:-1] + bytes([last])
     return f
 
 

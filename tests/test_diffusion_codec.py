@@ -319,7 +319,7 @@ def test_sample_lean_measures_the_pull_towards_the_prior():
     assert codec.sample_lean(p_loc, q_loc, q_scale, p_loc)[0] == pytest.approx(1.0)
     assert codec.sample_lean(q_loc, q_loc, q_scale, q_loc) == (0.0, math.inf)
     q, p = rcc.Gaussian(q_loc, 1.0), rcc.Gaussian(p_loc, 1.0)  # equal variances: every race is cut
-    _, rep = rcc.compress(q, p, method=rcc.PFR(max_candidates=4), chunk_bits=4.0, return_report=True)
+    rep = rcc.compress(q, p, method=rcc.PFR(max_candidates=4), chunk_bits=4.0)
     lean, se = codec.sample_lean(rep.sample, q_loc, 1.0, p_loc)
     assert lean > 10 * se
     res = codec.encode(_model("gaussian", 3), X, channel="pfr", seed=1)
