@@ -17,7 +17,7 @@ __all__ = ["greedy_sizes", "even_sizes", "regenerate"]
 
 
 @njit
-def greedy_sizes(kl, chunk_bits, size_multiple, out):
+def greedy_sizes(kl, chunk_bits, size_multiple, max_size, out):
     """Contiguous chunks of about ``chunk_bits`` of KL; returns the chunk count C.
 
     kl: float64 (d,) per-coordinate KL in bits; out: int64 (d,), sizes written to out[:C].
@@ -25,7 +25,8 @@ def greedy_sizes(kl, chunk_bits, size_multiple, out):
     g > 1: sizes are multiples of g, and a chunk closes at the first multiple at which its KL
     reaches ``chunk_bits``, or at the multiple before it if that one's KL is closer to
     ``chunk_bits`` (so one block of g coordinates moves the chunk KL by at most half the block's
-    KL). The last chunk takes what is left.
+    KL). A chunk also closes once it holds ``max_size`` coordinates (a multiple of g; pass d or
+    more for no limit). The last chunk takes what is left (fewer than max_size coordinates).
     """
     acc = 0.0  # KL of the open chunk
     size = 0
@@ -45,6 +46,11 @@ def greedy_sizes(kl, chunk_bits, size_multiple, out):
                 if acc < chunk_bits:
                     before = acc
                     continue
+            out[count] = size
+            count += 1
+            acc = 0.0
+            size = 0
+        elif size >= max_size:
             out[count] = size
             count += 1
             acc = 0.0

@@ -210,10 +210,27 @@ class Channel:
         """How :func:`rcc.compress` sends this channel's chunk indices (a
         :class:`rcc._chunk_codes.ChunkCode`); ValueError if the channel cannot be chunked.
 
-        A channel that returns one also races each chunk with the hooks of
-        :class:`SelectionChannel` (``select``, ``refusal``, ``expected_candidates``), and the
-        decoder regenerates candidate K of chunk c from the shared stream."""
+        A channel that returns one also races each chunk with the hooks below (``select``,
+        ``refusal``, ``expected_candidates``); the code regenerates each chunk's sample."""
         raise ValueError(f"{self!r} cannot be chunked by rcc.compress (it supplies no chunk code)")
+
+    # --- the race hooks of a chunkable channel (rcc.compress calls them chunk by chunk) ---------
+    def select(self, pair: Pair, seed: int, chunk: int) -> tuple[object, dict]:
+        """Race ``chunk`` for ``pair`` (q and p flattened to (d,)): return the record the chunk
+        code sends (a 0-based candidate index for a selection channel) and diagnostics (at
+        least ``num_scored`` and ``truncated``)."""
+        raise NotImplementedError
+
+    def refusal(self, kl: float, dinf: float, size: int) -> str | None:
+        """Why this channel refuses a pair (or chunk) of this KL and D_inf (bits) and ``size``
+        coordinates; None if it takes it. Exact PFR refuses an infinite or too large D_inf."""
+        return None
+
+    def expected_candidates(self, kl: float, dinf: float, size: int) -> float:
+        """About how many candidates a race on a pair (or chunk) of this KL and D_inf (bits) and
+        ``size`` coordinates scores: the stopping rule's 2^D_inf, capped by the candidate budget
+        (inf: no bound)."""
+        raise NotImplementedError
 
     @classmethod
     def chunk_code_from(cls, params: tuple[int, ...]):
@@ -228,17 +245,7 @@ class Channel:
 class SelectionChannel(Channel):
     """A channel that sends the index of one shared candidate: ``select`` + an index code."""
 
-    # --- what a subclass defines --------------------------------------------------------------
-    def select(self, pair: Pair, seed: int, chunk: int) -> tuple[int, dict]:
-        """Pick a 0-based candidate index of ``chunk`` for ``pair`` (q and p flattened to (d,));
-        return it and diagnostics (at least ``num_scored`` and ``truncated``)."""
-        raise NotImplementedError
-
-    def refusal(self, kl: float, dinf: float) -> str | None:
-        """Why this channel refuses a pair (or chunk) of this KL and D_inf (bits); None if it
-        takes it. Exact PFR refuses an infinite or too large D_inf."""
-        return None
-
+    # --- what a subclass defines (besides select, refusal, expected_candidates) ---------------
     def index_params(self, kl: float) -> tuple[int, ...]:
         """Header parameters of the index code for a pair whose KL is ``kl`` bits."""
         raise NotImplementedError
@@ -249,11 +256,6 @@ class SelectionChannel(Channel):
 
     def read_index(self, rd: BitReader, params: tuple[int, ...]) -> int:
         """Read a 1-based index; raise DecodeError if it or ``params`` cannot be valid."""
-        raise NotImplementedError
-
-    def expected_candidates(self, kl: float, dinf: float) -> float:
-        """About how many candidates a race on a pair (or chunk) of this KL and D_inf (bits)
-        scores: the stopping rule's 2^D_inf, capped by the candidate budget (inf: no bound)."""
         raise NotImplementedError
 
     # --- shared ---------------------------------------------------------------------------------
@@ -272,11 +274,12 @@ class SelectionChannel(Channel):
         seed = check_seed(seed)
         kl = float(pair_kl_bits(q, p))
         dinf = float(pair_dinf_bits(q, p))
-        reason = self.refusal(kl, dinf)
+        d = int(np.prod(shape, dtype=np.int64))
+        reason = self.refusal(kl, dinf, d)
         if reason is not None:
             raise ValueError(reason)
-        expected = self.expected_candidates(kl, dinf)
-        warn_long_race(expected, expected * max(1, int(np.prod(shape, dtype=np.int64))), repr(self))
+        expected = self.expected_candidates(kl, dinf, d)
+        warn_long_race(expected, expected * max(1, d), repr(self))
         pair = Pair(q, p)
         index, info = self.select(pair, seed, 0)
         params = self.index_params(kl)

@@ -1,6 +1,6 @@
 """High-dimensional chunked coding: ``rcc.compress`` / ``rcc.decompress``.
 
-One selection channel (PFR, ORC or MRC) costs about 2^KL (or 2^D_inf) candidates, so a pair with
+One channel message (PFR, ORC, MRC or Hybrid) costs about 2^KL (or 2^D_inf) candidates, so a pair with
 thousands of bits of KL is cut into chunks of about ``chunk_bits`` of KL each, every chunk is
 coded on its own with its own slice of the shared stream, and all indices travel in one
 entropy-coded payload behind one header (chunking as in minimal random coding, Havasi, Peharz &
@@ -13,16 +13,17 @@ ORC from Theis & Yosri, ICML 2022)::
       greedy layout: contiguous chunks, a chunk closes once its KL reaches chunk_bits
         |  (at a multiple of size_multiple coordinates); sizes n_0 .. n_{C-1}, sum = d
         v
-      chunk c: channel.select(Pair(q_c, p_c), seed, chunk=c) -> index K_c >= 1
+      chunk c: channel.select(Pair(q_c, p_c), seed, chunk=c) -> index K_c >= 1 (Hybrid: and bins)
         |  candidate K_c of chunk c is a pure function of (seed, c, K_c): O(n_c) to regenerate
         v
       payload: preamble (bits) + one ANS stream (constriction) of sizes and indices
       msg = Message("chunked", params, seed, sample, payload); msg.to_bytes() is the blob
 
 ``rcc.compress`` knows no channel by type: a channel takes part through its hooks
-(:meth:`~rcc.channel.SelectionChannel.select`, ``refusal``, ``expected_candidates`` and
-:meth:`~rcc.channel.Channel.chunk_code`, the index law and its header parameters, see
-:mod:`rcc._chunk_codes`), and the decoder finds it by its method code in the header.
+(:meth:`~rcc.channel.Channel.select`, ``refusal``, ``expected_candidates`` and
+:meth:`~rcc.channel.Channel.chunk_code`: the index law, its header parameters, the largest
+chunk and how a chunk's sample is regenerated, see :mod:`rcc._chunk_codes`), and the decoder
+finds it by its method code in the header.
 
 Payload format (all of it counted in ``num_bits``; bit strings most significant bit first)::
 
@@ -35,12 +36,13 @@ Payload format (all of it counted in ``num_bits``; bit strings most significant 
                                          g = 1), or n_c / g does for c < C - 1 (g > 1)
       the chunk code's fields         pfr / orc: 6 bits L_min, 6 bits L_span: index bit lengths
                                       L = floor(log2 K) lie in [L_min, L_min + L_span] (<= 63);
-                                      mrc: none
+                                      mrc: none; hybrid: the bin of each of the d coordinates
+                                      (truncated binary code of M bins), then L_min, L_span
     ANS words (constriction AnsCoder, 32-bit words, in the order the decoder reads them)
       sizes n_c / g - s_min, c < C-1 (only for the "kl" layout with s_span > 0;
                                      n_{C-1} = d - the rest)
-      the chunk code's symbols       pfr / orc: L_0 .. L_{C-1} - L_min (only if L_span > 0),
-                                     then the L_c low bits of K_c; mrc: K_c - 1 in
+      the chunk code's symbols       pfr / orc / hybrid: L_0 .. L_{C-1} - L_min (only if
+                                     L_span > 0), then the L_c low bits of K_c; mrc: K_c - 1 in
                                      ceil(log2 N) bits
           sizes and bit lengths under adaptive Krichevsky-Trofimov categoricals (counts + 1/2,
           updated after each symbol), so no table is sent and the decoder learns the law as it
@@ -50,7 +52,8 @@ Payload format (all of it counted in ``num_bits``; bit strings most significant 
     length tells the decoder how many bits it kept); an empty coder takes no bits.
 
 Header parameters (container method "chunked"): (inner method code, the chunk code's parameters
--- for PFR, ORC and MRC one, the candidate count N, 0 for exact PFR -- chunk_bits in 1/16 bits),
+-- for PFR, ORC and MRC one, the candidate count N, 0 for exact PFR; for Hybrid three, inner
+scheme code, M and N or 0 -- chunk_bits in 1/16 bits),
 and the size multiple g as a last parameter when g > 1. The decoder needs neither q nor the KL
 profile: layout and indices come from the payload, the rest from the prior p and the header.
 
@@ -72,7 +75,7 @@ import numpy as np
 
 from ._ans import decode_kt, encode_kt, guard, read_words, write_words
 from ._checks import check_pair, pair_dinf_bits, pair_kl_bits, warn_long_race
-from ._chunk_kernels import even_sizes, greedy_sizes, regenerate
+from ._chunk_kernels import even_sizes, greedy_sizes
 from ._kernels import Pair
 from .channel import Channel, channel_class, register
 from .coding import BitReader, BitWriter, read_gamma, write_gamma
@@ -148,9 +151,9 @@ def compress(
     method : "pfr" | "orc" | "mrc" | a channel instance
         The channel for every chunk. Strings take the defaults (exact PFR; N = 2**16 for ORC and
         MRC); pass an instance for other settings, e.g. ``rcc.PFR(max_candidates=2**16)`` where
-        D_inf is infinite (equal-variance Gaussians), or ``rcc.ORC(num_candidates=2**14)``. Any
-        selection channel with a chunk code (:meth:`rcc.channel.Channel.chunk_code`) works;
-        ``rcc.Hybrid`` has none yet (ValueError).
+        D_inf is infinite (equal-variance Gaussians), or ``rcc.ORC(num_candidates=2**14)``, or
+        ``rcc.Hybrid(num_bins=M)`` (chunks of at most 64 coordinates). Any channel with a chunk
+        code (:meth:`rcc.channel.Channel.chunk_code`) works.
     seed : int in [0, 2**64)
         Shared-randomness seed (stored in the header).
     chunk_bits : float
@@ -223,18 +226,21 @@ def compress(
     kl = np.ascontiguousarray(pair_kl_bits(qf, pf, elementwise=True), dtype=np.float64)
     if np.isnan(kl).any():
         raise ValueError("the per-coordinate KL of q and p is nan somewhere")
-    sizes, size_multiple = _layout(kl, q16 / 16.0, layout, size_multiple)
+    sizes, size_multiple = _layout(kl, q16 / 16.0, layout, size_multiple, code.max_size)
     if sizes.size > MAX_CHUNK + 1:
         raise ValueError(f"{sizes.size} chunks exceed the stream's 2**24 chunk addresses; raise chunk_bits (now {chunk_bits})")
     starts = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.int64)
     chunk_kl = np.add.reduceat(kl, starts)
     dinf = np.add.reduceat(np.asarray(pair_dinf_bits(qf, pf, elementwise=True), np.float64), starts)
     same = (qf.family == pf.family) & (qf.a == pf.a) & (qf.b == pf.b)
-    trivial = np.logical_and.reduceat(same, starts)  # q == p on the chunk: candidate 1 is exact
-    _check_chunks(ch, chunk_kl, dinf, starts, sizes, trivial)
-    index1, scored, truncated = _race_chunks(ch, qf, pf, seed, starts, sizes, trivial)
+    trivial = np.logical_and.reduceat(same, starts)  # q == p on the chunk
+    records = [code.trivial_record(int(n)) if t else None for t, n in zip(trivial.tolist(), sizes.tolist())]
+    busy = np.array([r is None for r in records], dtype=bool)  # the chunks to race
+    _check_chunks(ch, chunk_kl, dinf, starts, sizes, busy)
+    scored, truncated = _race_chunks(ch, qf, pf, seed, starts, sizes, records)
+    packed = code.gather(records)
 
-    payload, num_bits = _write_payload(code, qf.size, sizes, index1, layout == "even", size_multiple)
+    payload, num_bits = _write_payload(code, sizes, packed, layout == "even", size_multiple)
     params = (METHODS[ch.method], *code.params, q16) + ((size_multiple,) if size_multiple > 1 else ())
     info = {
         "kl_bits": float(kl.sum()),
@@ -249,8 +255,8 @@ def compress(
         "size_multiple": size_multiple,
     }
     msg = Message(
-        "chunked", params, seed, regenerate(pf, seed, sizes, index1).reshape(shape), payload, num_bits, info,
-        prior_fingerprint(p.broadcast_to(shape)), ChunkStats(chunk_kl, dinf, sizes, index1, scored, truncated),
+        "chunked", params, seed, code.regenerate(pf, seed, sizes, packed).reshape(shape), payload, num_bits, info,
+        prior_fingerprint(p.broadcast_to(shape)), ChunkStats(chunk_kl, dinf, sizes, code.index(packed), scored, truncated),
     )
     return (msg.to_bytes(), msg) if return_report else msg
 
@@ -306,8 +312,8 @@ def decode_payload(payload: Payload, p: Distribution, *, max_elements: int = DEF
     if any(n < 1 for n in payload.shape):
         raise DecodeError(f"shape {payload.shape} has an empty dimension")
     d = int(np.prod(payload.shape, dtype=object))
-    sizes, index1 = _read_payload(code, d, payload.data, payload.num_bits, step)
-    return regenerate(pb.ravel(), payload.seed, sizes, index1).reshape(payload.shape)
+    sizes, packed = _read_payload(code, d, payload.data, payload.num_bits, step)
+    return code.regenerate(pb.ravel(), payload.seed, sizes, packed).reshape(payload.shape)
 
 
 register("chunked", None, decode_payload)
@@ -360,8 +366,9 @@ def _check_chunk_bits(chunk_bits) -> int:
     return q16
 
 
-def _layout(kl: np.ndarray, chunk_bits: float, layout: str, size_multiple) -> tuple[np.ndarray, int]:
-    """Chunk sizes (int64, shape (C,)) and the size multiple actually used."""
+def _layout(kl: np.ndarray, chunk_bits: float, layout: str, size_multiple, max_size) -> tuple[np.ndarray, int]:
+    """Chunk sizes (int64, shape (C,)) and the size multiple actually used; chunks hold at most
+    ``max_size`` coordinates (None: no limit) -- a multiple of ``size_multiple``."""
     if isinstance(size_multiple, str) and size_multiple == "auto":
         mean = float(kl.mean()) if np.isfinite(kl).all() else math.inf
         size_multiple = 1
@@ -374,54 +381,59 @@ def _layout(kl: np.ndarray, chunk_bits: float, layout: str, size_multiple) -> tu
         raise ValueError(f"size_multiple applies to the 'kl' layout only; got layout={layout!r}")
     if layout == "kl":
         buf = np.empty(kl.shape[0], dtype=np.int64)
-        return buf[:greedy_sizes(kl, chunk_bits, size_multiple, buf)].copy(), size_multiple
+        cap = kl.shape[0] + 1 if max_size is None else max_size - max_size % size_multiple
+        if cap < 1:
+            raise ValueError(f"size_multiple {size_multiple} exceeds the channel's largest chunk, {max_size} coordinates")
+        return buf[:greedy_sizes(kl, chunk_bits, size_multiple, cap, buf)].copy(), size_multiple
     if layout == "even":
         total = float(kl.sum())
         num_chunks = int(min(kl.shape[0], max(1, round(total / chunk_bits)))) if math.isfinite(total) else kl.shape[0]
+        if max_size is not None:
+            num_chunks = max(num_chunks, -(-kl.shape[0] // max_size))
         return even_sizes(kl.shape[0], num_chunks), 1
     raise ValueError(f"layout must be 'kl' or 'even'; got {layout!r}")
 
 
-def _check_chunks(ch, chunk_kl, dinf, starts, sizes, trivial) -> None:
+def _check_chunks(ch, chunk_kl, dinf, starts, sizes, busy) -> None:
     """Before any race: refuse a chunk the channel cannot code, warn if the races take long."""
-    busy = np.flatnonzero(~trivial)
+    busy = np.flatnonzero(busy)
     for c in busy.tolist():
-        reason = ch.refusal(float(chunk_kl[c]), float(dinf[c]))
+        reason = ch.refusal(float(chunk_kl[c]), float(dinf[c]), int(sizes[c]))
         if reason is not None:
             raise ValueError(
                 f"{ch!r} cannot code chunk {c} (coordinates {starts[c]}..{starts[c] + sizes[c] - 1}, KL "
                 f"{chunk_kl[c]:.4g} bits, D_inf {dinf[c]:.4g} bits): {reason}; or lower chunk_bits"
             )
-    expected = np.array([ch.expected_candidates(float(chunk_kl[c]), float(dinf[c])) for c in busy.tolist()])
+    expected = np.array([ch.expected_candidates(float(chunk_kl[c]), float(dinf[c]), int(sizes[c])) for c in busy.tolist()])
     warn_long_race(expected.sum(), (expected * sizes[busy]).sum(), f"rcc.compress with {ch!r} on {sizes.size} chunks")
 
 
-def _race_chunks(ch, qf, pf, seed, starts, sizes, trivial):
-    """Index (uint64, 1-based), candidates scored (int64) and truncation (bool) of every chunk."""
+def _race_chunks(ch, qf, pf, seed, starts, sizes, records: list):
+    """Race every chunk whose record is None, filling ``records`` in place; return the candidates
+    scored (int64 (C,)) and the truncation flags (bool (C,)) of every chunk."""
     num_chunks = sizes.shape[0]
-    index1 = np.ones(num_chunks, dtype=np.uint64)
     scored = np.zeros(num_chunks, dtype=np.int64)
     truncated = np.zeros(num_chunks, dtype=bool)
-    for c in np.flatnonzero(~trivial).tolist():
+    for c in [c for c, r in enumerate(records) if r is None]:
         s, e = int(starts[c]), int(starts[c] + sizes[c])
-        idx0, info = ch.select(Pair(_slice(qf, s, e), _slice(pf, s, e)), seed, c)
-        index1[c] = idx0 + 1
+        records[c], info = ch.select(Pair(_slice(qf, s, e), _slice(pf, s, e)), seed, c)
         scored[c] = info["num_scored"]
         truncated[c] = info["truncated"]
-    return index1, scored, truncated
+    return scored, truncated
 
 
 def _slice(dist: Distribution, start: int, end: int) -> Distribution:
     return type(dist)._from_validated(dist.a[start:end], dist.b[start:end])
 
 
-def _write_payload(code, d: int, sizes: np.ndarray, index1: np.ndarray, even: bool, step: int) -> tuple[bytes, int]:
+def _write_payload(code, sizes: np.ndarray, packed, even: bool, step: int) -> tuple[bytes, int]:
     num_chunks = sizes.shape[0]
     w = BitWriter()
     write_gamma(w, num_chunks)
     coder = constriction.stream.stack.AnsCoder()
-    # pushed in reverse of the decoder's reading order: indices, then sizes
-    fields = code.write(coder, index1)
+    # pushed in reverse of the decoder's reading order: the chunk code's symbols, then sizes
+    fields = BitWriter()
+    code.write(coder, packed, fields)
     if num_chunks > 1:
         w.write(int(even), 1)
     if num_chunks > 1 and not even:
@@ -431,8 +443,8 @@ def _write_payload(code, d: int, sizes: np.ndarray, index1: np.ndarray, even: bo
         encode_kt(coder, units[:num_chunks - 1] - smin, smax - smin + 1)
         write_gamma(w, smin)
         write_gamma(w, smax - smin + 1)
-    for value, nbits in fields:
-        w.write(value, nbits)
+    data, nbits = fields.getvalue()
+    w.write(int.from_bytes(data, "big") >> (-nbits % 8), nbits)
     write_words(w, np.asarray(coder.get_compressed(), dtype=np.uint32))
     return w.getvalue()
 
@@ -493,13 +505,13 @@ def _decode_sizes(coder, num_chunks: int, d: int, even: bool, smin: int, sspan: 
 
 
 def _read_payload(code, d: int, data: bytes, num_bits: int, step: int = 1):
-    """(sizes int64 (C,), index1 uint64 (C,)) of a chunked payload."""
+    """(sizes int64 (C,), the chunk code's packed records) of a chunked payload."""
     rd = BitReader(data, num_bits)
     num_chunks = read_gamma(rd)
     if num_chunks > d or num_chunks > MAX_CHUNK + 1:
         raise DecodeError(f"{num_chunks} chunks for {d} coordinates: corrupted payload")
     even, smin, sspan = _read_sizes_preamble(rd, num_chunks, d, step)
-    pending = code.read(rd, num_chunks)
+    pending = code.read(rd, num_chunks, d)
     # every chunk's index costs at least pending.least_bits of the ANS words, whose 64-bit state
     # holds at most 64 bits more than the words written
     if pending.least_bits > rd.remaining + 64:
@@ -510,7 +522,7 @@ def _read_payload(code, d: int, data: bytes, num_bits: int, step: int = 1):
     elif rd.remaining:
         raise DecodeError(f"{rd.remaining} payload bits left unread: corrupted payload")
     sizes = _decode_sizes(coder, num_chunks, d, even, smin, sspan, step)
-    index1 = pending.decode(coder)
+    packed = pending.decode(coder)
     if coder is not None and not guard("entropy decoding", coder.is_empty):
         raise DecodeError("entropy-coded data left over after the last index: corrupted payload")
-    return sizes, index1
+    return sizes, packed

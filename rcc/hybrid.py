@@ -56,7 +56,9 @@ import numpy as np
 from . import _densities
 from ._checks import check_pair, pair_dinf_bits, pair_kl_bits, warn_long_race
 from ._densities import GAUSSIAN, LAPLACE, UNIFORM
+from ._chunk_codes import HybridCode
 from ._hybrid_kernels import hybrid_candidate, hybrid_score_batch
+from ._kernels import Pair
 from ._race import poisson_race
 from .channel import Channel, check_num_candidates
 from .coding import (
@@ -200,7 +202,7 @@ class Hybrid(Channel):
     ``window_mass`` (its q-mass), ``integer_entropy_bits`` (H(K) given the dither),
     ``index`` (1-based), ``integer`` (the bin; an int if d == 1, else a tuple),
     ``num_scored`` and ``truncated`` (the race was not certified; see :mod:`rcc.channel`).
-    Hybrid has no chunk code yet: ``rcc.compress`` refuses it.
+    ``rcc.compress(method=Hybrid(...))`` chunks larger pairs (at most 64 coordinates a chunk).
 
     Example
     -------
@@ -245,8 +247,10 @@ class Hybrid(Channel):
         return f"Hybrid(num_bins={self.num_bins}, inner={self.inner!r}, {n})"
 
     # ------------------------------------------------------------------------------------------
-    def _refusal(self, kl: float, dinf: float, d: int) -> str | None:
-        """Why exact hybrid coding refuses the pair (None if it takes it)."""
+    def refusal(self, kl: float, dinf: float, size: int) -> str | None:
+        """Why hybrid coding refuses a pair (or chunk) of ``size`` coordinates (None: it takes it)."""
+        if not math.isfinite(kl):
+            return "KL[q || p] is infinite for this pair: q puts mass where p has none"
         if self.inner != "pfr" or self.max_candidates is not None:
             return None
         if not math.isfinite(dinf):
@@ -254,12 +258,46 @@ class Hybrid(Channel):
                 "exact hybrid coding needs a finite D_inf = log2 sup dq/dp, but it is infinite (or "
                 "unknown) for this pair; pass max_candidates=N or inner='orc'"
             )
-        if dinf - d * math.log2(self.num_bins) > MAX_EXACT_DINF_BITS:
+        if dinf - size * math.log2(self.num_bins) > MAX_EXACT_DINF_BITS:
             return (
-                f"exact hybrid coding would score about 2^{dinf - d * math.log2(self.num_bins):.1f} candidates "
+                f"exact hybrid coding would score about 2^{dinf - size * math.log2(self.num_bins):.1f} candidates "
                 f"(D_inf = {dinf:.1f} bits, {self.num_bins} bins); raise num_bins or split the pair"
             )
         return None
+
+    def expected_candidates(self, kl: float, dinf: float, size: int) -> float:
+        """About 2^(D_inf - size log2 M) candidates, capped by the budget (inf: no bound)."""
+        limit = self.max_candidates if self.inner == "pfr" else self.num_candidates
+        expected = 2.0 ** min(1000.0, max(0.0, dinf - size * math.log2(self.num_bins))) if math.isfinite(dinf) else math.inf
+        return min(expected, math.inf if limit is None else float(limit))
+
+    def select(self, pair: Pair, seed: int, chunk: int) -> tuple[tuple[np.ndarray, int], dict]:
+        """Choose the bins and race inside them, for ``chunk`` of the shared stream.
+
+        Returns ((bins int64 (d,), 0-based index), info): the dither is drawn at (seed,
+        DOMAIN_HYBRID, chunk), the encoder's bin uniforms at (seed, DOMAIN_SELECT, chunk), the
+        candidates and arrival times at ``chunk``. ``info`` holds what the class docstring lists
+        but ``kl_bits``, ``index`` and the bit counts.
+        """
+        qf, pf, d, m = pair.q, pair.p, pair.d, self.num_bins
+        dinf = float(pair_dinf_bits(qf, pf))
+        limit = self.max_candidates if self.inner == "pfr" else self.num_candidates
+        dither = uniforms(seed, DOMAIN_HYBRID, chunk, 0, d)
+        kbins, log_window_mass, h_k, log_rmax = _choose_bins(qf, pf, dither, uniforms(seed, DOMAIN_SELECT, chunk, 0, d), m,
+                                                             math.isfinite(dinf))
+        key = seed_key(seed)
+        score = lambda start, count: hybrid_score_batch(key, chunk, start, count, kbins, dither, m, qf, pf)  # noqa: E731
+        index, scored, certified = poisson_race(score, seed, chunk, log_rmax, limit, ordered=self.inner == "orc")
+        return (kbins, index), {
+            "dinf_bits": dinf,
+            "window_dinf_bits": (log_rmax - log_window_mass - d * math.log(m)) / _LN2,
+            "window_mass": math.exp(log_window_mass),
+            "integer_entropy_bits": h_k,
+            "integer": int(kbins[0]) if d == 1 else tuple(int(k) for k in kbins),
+            "num_scored": scored,
+            "truncated": not certified,
+            "inner": self.inner,
+        }
 
     def encode(self, q: Distribution, p: Distribution, seed: int) -> Message:
         """Send one sample of q given the shared prior p (see the class docstring for ``info``)."""
@@ -271,47 +309,40 @@ class Hybrid(Channel):
         m = self.num_bins
         kl = float(pair_kl_bits(q, p))
         dinf = float(pair_dinf_bits(q, p))
-        reason = self._refusal(kl, dinf, d)
+        reason = self.refusal(kl, dinf, d)
         if reason is not None:
             raise ValueError(reason)
-        if not math.isfinite(kl):
-            raise ValueError("KL[q || p] is infinite for this pair: q puts mass where p has none")
-        limit = self.max_candidates if self.inner == "pfr" else self.num_candidates
-        expected = 2.0 ** min(1000.0, max(0.0, dinf - d * math.log2(m))) if math.isfinite(dinf) else math.inf
-        expected = min(expected, math.inf if limit is None else float(limit))
+        expected = self.expected_candidates(kl, dinf, d)
         warn_long_race(expected, expected * max(1, d), repr(self))
 
-        qf, pf = q.broadcast_to(shape).ravel(), p.broadcast_to(shape).ravel()
-        dither = uniforms(seed, DOMAIN_HYBRID, 0, 0, d)
-        kbins, log_window_mass, h_k, log_rmax = _choose_bins(qf, pf, dither, uniforms(seed, DOMAIN_SELECT, 0, 0, d), m,
-                                                             math.isfinite(dinf))
-        key = seed_key(seed)
-        score = lambda start, count: hybrid_score_batch(key, 0, start, count, kbins, dither, m, qf, pf)  # noqa: E731
-        index, scored, certified = poisson_race(score, seed, 0, log_rmax, limit, ordered=self.inner == "orc")
-
-        params = self.index_params(max(0.0, kl - d * math.log2(m) + h_k))
+        pair = Pair(q, p)
+        (kbins, index), info = self.select(pair, seed, 0)
+        params = self.index_params(max(0.0, kl - d * math.log2(m) + info["integer_entropy_bits"]))
         w = BitWriter()
         for k in kbins:
             write_truncated_binary(w, int(k), m)
         integer_bits = w.num_bits
         write_zipf_index(w, index + 1, params[2])
         payload, nbits = w.getvalue()
-        sample = hybrid_candidate(key, 0, index, kbins, dither, m, pf).reshape(shape)
-        info = {
-            "kl_bits": kl,
-            "dinf_bits": dinf,
-            "window_dinf_bits": (log_rmax - log_window_mass - d * math.log(m)) / _LN2,
-            "window_mass": math.exp(log_window_mass),
-            "integer_entropy_bits": h_k,
-            "index": index + 1,
-            "integer": int(kbins[0]) if d == 1 else tuple(int(k) for k in kbins),
-            "num_scored": scored,
-            "truncated": not certified,
-            "integer_bits": integer_bits,
-            "index_bits": nbits - integer_bits,
-            "inner": self.inner,
-        }
+        dither = uniforms(seed, DOMAIN_HYBRID, 0, 0, d)
+        sample = hybrid_candidate(seed_key(seed), 0, index, kbins, dither, m, pair.p).reshape(shape)
+        info = {"kl_bits": kl, "index": index + 1, **info, "integer_bits": integer_bits, "index_bits": nbits - integer_bits}
         return Message(self.method, params, seed, sample, payload, nbits, info, prior_fingerprint(p.broadcast_to(shape)))
+
+    def chunk_code(self) -> HybridCode:
+        """Chunks of at most 64 coordinates: their bins in the preamble, race indices by bit length."""
+        n = self.max_candidates if self.inner == "pfr" else self.num_candidates
+        return HybridCode(_INNER[self.inner], self.num_bins, n)
+
+    @classmethod
+    def chunk_code_from(cls, params: tuple[int, ...]) -> HybridCode:
+        inner, m, n = params
+        if inner not in _INNER_NAMES or not 1 <= m <= MAX_BINS or not n < 2**63 or (_INNER_NAMES[inner] == "orc" and n < 1):
+            raise DecodeError(f"hybrid chunk parameters {params} out of range")
+        return HybridCode(inner, m, n or None)
+
+    #: (inner scheme code, num_bins, N or 0) in a chunked header.
+    num_chunk_params = 3
 
     def index_params(self, kl: float) -> tuple[int, int, int, int]:
         """Header parameters (inner code, num_bins, Golomb parameter of the index code, N or 0)

@@ -52,7 +52,7 @@ class MRC(SelectionChannel):
         index = gumbel_max(scorer(pair, seed, chunk), seed, chunk, self.num_candidates)
         return index, {"num_scored": self.num_candidates, "truncated": True}
 
-    def expected_candidates(self, kl: float, dinf: float) -> float:
+    def expected_candidates(self, kl: float, dinf: float, size: int = 1) -> float:
         return float(self.num_candidates)  # Gumbel-max scores all N
 
     def index_params(self, kl: float) -> tuple[int, ...]:

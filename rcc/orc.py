@@ -66,7 +66,7 @@ class ORC(SelectionChannel):
         index, scored, stopped = poisson_race(scorer(pair, seed, chunk), seed, chunk, log_rmax, self.num_candidates, ordered=True)
         return index, {"num_scored": scored, "truncated": not stopped}
 
-    def expected_candidates(self, kl: float, dinf: float) -> float:
+    def expected_candidates(self, kl: float, dinf: float, size: int = 1) -> float:
         expected = 2.0 ** min(dinf, 1000.0) if math.isfinite(dinf) else math.inf
         return min(expected, float(self.num_candidates))
 

@@ -109,7 +109,7 @@ class PFR(SelectionChannel):
         n = 2 ** min(62, max(0, math.ceil(kl + self.headroom_bits)))
         return n if self.max_candidates is None else min(n, self.max_candidates)
 
-    def refusal(self, kl: float, dinf: float) -> str | None:
+    def refusal(self, kl: float, dinf: float, size: int = 1) -> str | None:
         if self._budget(kl) is not None:
             return None
         if not math.isfinite(dinf):
@@ -135,7 +135,7 @@ class PFR(SelectionChannel):
         index, scored, certified = poisson_race(scorer(pair, seed, chunk), seed, chunk, dinf * _LN2, self._budget(kl))
         return index, {"dinf_bits": dinf, "num_scored": scored, "truncated": not certified}
 
-    def expected_candidates(self, kl: float, dinf: float) -> float:
+    def expected_candidates(self, kl: float, dinf: float, size: int = 1) -> float:
         budget = self._budget(kl)
         if budget is None and not dinf <= MAX_EXACT_DINF_BITS:
             return math.inf  # refused by select: no estimate

@@ -102,13 +102,18 @@ def test_round_trip_property(shape, name, seed, chunk_bits, scale, layout):
                                   if layout == "kl" else msg.chunks.sizes)
 
 
-def naive_sizes(kl, chunk_bits, step):
+def naive_sizes(kl, chunk_bits, step, max_size=None):
     """Plain-Python reference of the "kl" layout: close at the multiple of ``step`` where the
-    chunk's KL crosses chunk_bits, or at the multiple before if that is closer (step > 1)."""
+    chunk's KL crosses chunk_bits, or at the multiple before if that is closer (step > 1), or
+    once the chunk holds ``max_size`` coordinates."""
     sizes, start, d = [], 0, len(kl)
     while start < d:
         ends = list(range(start + step, d + 1, step))
         crossing = next((e for e in ends if kl[start:e].sum() >= chunk_bits), None)
+        if max_size is not None and (crossing or d + 1) - start > max_size and start + max_size <= d:
+            sizes.append(max_size)
+            start += max_size
+            continue
         if crossing is None:
             sizes.append(d - start)
             break
@@ -122,15 +127,19 @@ def naive_sizes(kl, chunk_bits, step):
     return np.array(sizes)
 
 
+@pytest.mark.parametrize("max_size", [None, 36])
 @pytest.mark.parametrize("step", [1, 2, 4, 9])
-def test_greedy_layout_matches_reference(step):
+def test_greedy_layout_matches_reference(step, max_size):
     kl = np.random.default_rng(step).exponential(1.0, size=500) * (np.arange(500) % 7 != 0)
     kl[[17, 200]] = [30.0, 9.0]  # blocks whose KL alone exceeds chunk_bits
+    kl[300:400] = 0.01  # a stretch a size limit cuts
     from rcc._chunk_kernels import greedy_sizes
 
     out = np.empty(kl.size, dtype=np.int64)
-    got = out[:greedy_sizes(kl, 6.0, step, out)]
-    want = naive_sizes(kl, 6.0, step)
+    got = out[:greedy_sizes(kl, 6.0, step, kl.size + 1 if max_size is None else max_size, out)]
+    want = naive_sizes(kl, 6.0, step, max_size)
+    if max_size is not None:
+        assert got.max() <= max_size and (got == max_size).sum() >= 2
     np.testing.assert_array_equal(got, want)
     assert (got[:-1] % step == 0).all() and got.sum() == kl.size
 
@@ -319,7 +328,9 @@ def test_crafted_payload_never_crashes(small_blob, data):
     if bits % 8:
         payload = payload[:-1] + bytes([payload[-1] & (0xFF << (8 - bits % 8)) & 0xFF])
     params = data.draw(st.sampled_from([c.params, (2, 0, 64), (3, 5, 64), (4, 1, 64), (4, 2**62, 1), (9, 0, 1), (2, 0),
-                                        (2, 0, 64, 2), (2, 0, 64, 1), (2, 0, 64, 2**40), (2, 0, 64, 3, 1)]))
+                                        (2, 0, 64, 2), (2, 0, 64, 1), (2, 0, 64, 2**40), (2, 0, 64, 3, 1),
+                                        (5, 0, 4, 0, 64), (5, 1, 3, 16, 64), (5, 0, 1, 0, 64), (5, 1, 4, 0, 64),
+                                        (5, 2, 4, 0, 64), (5, 0, 2**24, 0, 64, 2), (5, 0, 4, 0)]))
     crafted = pack(Container("chunked", params, c.seed, c.shape, payload, bits), prior=p)
     try:
         x = rcc.decompress(crafted, p)
