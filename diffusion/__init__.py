@@ -7,8 +7,9 @@
     x_rec = diffusion.codec.decode(blob, model).x
 
 Modules: ``data`` (swirl), ``schedules`` (gamma), ``gaussian`` / ``uniform`` (hierarchies),
-``models`` (denoiser), ``train`` (safetensors checkpoints), ``codec``, ``report``, ``cli``
-(``rcc-diffusion``, also ``python -m diffusion``).
+``models`` (denoiser), ``train`` (safetensors checkpoints), ``codec`` (the file, encode, decode),
+``channels`` (the rcc channel of each step), ``metrics`` (PSNR, sliced Wasserstein, bias),
+``report``, ``fuzz``, ``cli`` (``rcc-diffusion``, also ``python -m diffusion``).
 """
 from __future__ import annotations
 

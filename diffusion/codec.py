@@ -1,4 +1,7 @@
-"""Lossless and progressive compression of a data set with a diffusion hierarchy and `rcc`.
+"""Lossless and progressive compression of a data set with a diffusion hierarchy and `rcc`: the
+file format, the data term, :func:`encode` and :func:`decode`, the progressive reconstructions.
+The channels are :mod:`diffusion.channels`, the measures :mod:`diffusion.metrics`, and what both
+sides compute bit for bit (float64 model, prior grid, shared randomness) ``diffusion._exact``.
 
 Data flow (one file for the whole set; x is uint8 (N, D))::
 
@@ -106,27 +109,22 @@ seed-0 swirl file (T = 5) move by up to 1.8e-15, which on a 2^-40 grid would fli
 """
 from __future__ import annotations
 
-import contextlib
-import copy
-import dataclasses
-import math
-import numbers
 import struct
 import sys
 import time
-import warnings
-import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-import rcc
-import rcc.random
-from rcc import DecodeError
-from rcc.coding import decode_varint, encode_varint
+from rcc.coding import encode_varint
 
-from .distributions import GaussianStep, LogisticUniformStep, UniformStep
+from ._exact import (BLOCK_POINTS, _blocks, _blockwise, _fingerprint, _model64, _one_thread, _prior64, _step_seed,
+                     _stream_seed, shared_z1)
+from ._framing import CHECK_BYTES, CodecError, _Checks, _crc, _is_int, _put_varint, _raise, _Reader, _Truncated
+from .channels import (CHANNELS, DEFAULT_CHUNK_BITS, DEFAULT_HEADROOM_BITS, DEFAULT_LAYOUT,  # noqa: F401 (re-exported)
+                       DEFAULT_NUM_CANDIDATES, DEFAULT_SIZE_MULTIPLE, _renamed, make_channel)
+from .metrics import psnr, sample_lean, sliced_wasserstein
 
 __all__ = [
     "encode",
@@ -145,527 +143,23 @@ __all__ = [
 ]
 
 MAGIC = b"RD"
-_COMPRESS_METHOD = "chunked"  # rcc.Payload.method of an rcc.compress message
-_MAX_PARAMS = 64  # container parameters of a step (rcc's own bound)
 VERSION = 5  # 5: shared noise from rcc.random (Philox) under derive_seed; 4: a 16-bit check per step
 _HIER = {"gaussian": 0, "uniform": 1}
 _HIER_INV = {v: k for k, v in _HIER.items()}
-CHANNELS = ("ideal", "uq", "pfr", "orc", "mrc")
 _CHAN = {name: k for k, name in enumerate(CHANNELS)}
-#: Grid the prior parameters that feed a coder are rounded to (see "Determinism" above).
-_GRID = 2.0**-32
 #: Largest N * D :func:`decode` accepts by default (``max_elements=``): a file that declares more
 #: is refused before anything is allocated. The hard limit of the format (and of :func:`encode`)
 #: is ``MAX_ELEMENTS``.
 DEFAULT_MAX_ELEMENTS = 2**24
 MAX_ELEMENTS = 2**28
-#: The float64 model runs on blocks of this many points (rows), so its activations stay small
-#: (hidden 512: 64 MiB a layer); a file of at most BLOCK_POINTS points is one block.
-BLOCK_POINTS = 2**14
-#: Bytes of the per-step check.
-CHECK_BYTES = 2
-#: Gaussian steps (chunked PFR): round(KL / 10) chunks of equal size per diffusion step (no sizes
-#: sent; ``rcc.compress(layout="even")``), and a race of at most 2^ceil(KL_chunk + 5) candidates
-#: (never more than 2^22), so a chunk of high KL gets a larger budget. `rcc-diffusion tradeoff`
-#: (T = 5) and docs/diffusion.md compare it with KL-balanced chunks (sizes sent), fixed budgets
-#: and larger chunks.
-DEFAULT_CHUNK_BITS = 10.0
-DEFAULT_LAYOUT = "even"
-DEFAULT_SIZE_MULTIPLE = "auto"
-DEFAULT_HEADROOM_BITS = 5.0
-#: Candidates per chunk when ``num_candidates`` is None: PFR's cap, ORC's and MRC's N.
-DEFAULT_NUM_CANDIDATES = {"pfr": 2**22, "orc": 2**18, "mrc": 2**18}
 MAX_STEPS = 2**16
-#: Shared randomness: the file's seed feeds nothing directly; every stream is Philox
-#: (:mod:`rcc.random`) under a seed derived from it by ``rcc.random.derive_seed(seed, path...)``.
-_PATH_Z1, _PATH_STREAM, _PATH_STEP = 0, 1, 2
 
 
-class CodecError(DecodeError):
-    """Malformed, truncated or corrupted file, or the wrong model.
-
-    A subclass of ``rcc.DecodeError`` (itself a ValueError).
-    """
-
-
-class _Truncated(CodecError):
-    """The bytes end inside a field (a prefix of a file ends here)."""
-
-
-def _raise(msg: str):
-    raise CodecError(msg)
-
-
-# ---------------------------------------------------------------- varints and helpers
-def _put_varint(out: bytearray, v: int) -> None:
-    out += encode_varint(v)
-
-
-class _Reader:
-    def __init__(self, buf: bytes, end: int):
-        self.buf, self.pos, self.end = buf, 0, end
-
-    def take(self, n: int) -> bytes:
-        if n < 0 or self.pos + n > self.end:
-            raise _Truncated(f"file truncated: need {n} bytes at offset {self.pos}, have {self.end - self.pos}")
-        b = self.buf[self.pos : self.pos + n]
-        self.pos += n
-        return bytes(b)
-
-    def varint(self) -> int:
-        tail = self.buf[self.pos : min(self.end, self.pos + 10)]
-        if len(tail) < 10 and all(b & 0x80 for b in tail):
-            raise _Truncated(f"file truncated: it ends inside a varint at offset {self.pos}")
-        try:
-            v, self.pos = decode_varint(self.buf[: self.end], self.pos)
-        except DecodeError as err:
-            _raise(f"{err} at offset {self.pos}")
-        return v
-
-
-def _crc(fingerprint: int, body) -> int:
-    return zlib.crc32(bytes(body), zlib.crc32(struct.pack("<I", fingerprint))) & 0xFFFFFFFF
-
-
-class _Checks:
-    """The per-step checks: a running CRC32 over the fingerprint and the file bytes covered so far
-    (:meth:`feed`); :meth:`check` folds in a latent without changing the running state."""
-
-    def __init__(self, fingerprint: int, head: bytes):
-        self.state = zlib.crc32(bytes(head), zlib.crc32(struct.pack("<I", fingerprint)))
-
-    def feed(self, b) -> None:
-        self.state = zlib.crc32(bytes(b), self.state)
-
-    def check(self, z) -> bytes:
-        """The 2-byte check of latent ``z`` (float64 (N, D)) after the bytes fed so far."""
-        z = np.ascontiguousarray(np.asarray(z, dtype="<f8"))
-        return struct.pack("<H", zlib.crc32(z.tobytes(), self.state) & 0xFFFF)
-
-
-def _renamed(size_step, size_multiple):
-    """``size_multiple``, or ``size_step`` (its old name, with a DeprecationWarning) if given."""
-    if size_step is None:
-        return size_multiple
-    warnings.warn("size_step= is renamed size_multiple= (the old name goes in the next release)",
-                  DeprecationWarning, stacklevel=3)
-    return size_step
-
-
-def _is_int(v) -> bool:
-    return isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
-
-
+# ---------------------------------------------------------------- arguments
 def _check_seed(seed) -> int:
     if not _is_int(seed) or not 0 <= seed < 2**63:
         raise ValueError(f"seed must be an int in [0, 2**63), got {seed!r}")
     return int(seed)
-
-
-def _check_num_candidates(num_candidates):
-    if num_candidates is not None and (not _is_int(num_candidates) or num_candidates < 1):
-        raise ValueError(f"num_candidates must be None or an int >= 1, got {num_candidates!r}")
-    return num_candidates
-
-
-def _blockwise(fn, z: torch.Tensor, *rest):
-    """``fn(z, *rest)`` on blocks of ``BLOCK_POINTS`` rows of z (and of each tensor in ``rest``
-    with as many rows), joined again: a step distribution (fields (N, D)) or a tensor."""
-    n = z.shape[0]
-    if n <= BLOCK_POINTS:
-        return fn(z, *rest)
-    parts = [fn(z[a : a + BLOCK_POINTS], *(r[a : a + BLOCK_POINTS] if torch.is_tensor(r) and r.dim() and r.shape[0] == n
-                                            else r for r in rest))
-             for a in range(0, n, BLOCK_POINTS)]
-    if torch.is_tensor(parts[0]):
-        return torch.cat(parts)
-    joined = {}
-    for f in dataclasses.fields(parts[0]):
-        vals = [getattr(p, f.name) for p in parts]
-        full = all(v.dim() and v.shape[0] == b.shape[0] for v, b in zip(vals, (p.loc for p in parts)))
-        joined[f.name] = torch.cat(vals) if full else vals[0]
-    return type(parts[0])(**joined)
-
-
-def _grid(t: torch.Tensor) -> torch.Tensor:
-    return torch.round(t / _GRID) * _GRID
-
-
-@contextlib.contextmanager
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(n)
-
-
-def _model64(model):
-    """A float64 CPU copy of ``model`` in eval mode (cached on the model)."""
-    cache = getattr(model, "_codec_model64", None)
-    sig = _fingerprint(model)
-    if cache is not None and cache[0] == sig:
-        return cache[1]
-    m = copy.deepcopy(model).to("cpu").double().eval()
-    m.__dict__.pop("_codec_model64", None)
-    object.__setattr__(model, "_codec_model64", (sig, m))
-    return m
-
-
-def _fingerprint(model) -> int:
-    crc = 0
-    for k, v in sorted(model.state_dict().items()):
-        crc = zlib.crc32(k.encode(), crc)
-        crc = zlib.crc32(np.ascontiguousarray(v.detach().cpu().to(torch.float64).numpy()).tobytes(), crc)
-    return crc & 0xFFFFFFFF
-
-
-def _shared_uniforms(seed: int, shape: tuple[int, ...]) -> np.ndarray:
-    """Uniforms in (0, 1), float64 of ``shape`` (N, D), from shared randomness: row n is
-    ``rcc.random.uniforms(seed, DOMAIN_CANDIDATE, 0, n, D)`` (Philox4x32-10, 53 bits each), so a
-    point's noise depends on its row alone, not on N. Computed in blocks of ``BLOCK_POINTS`` rows."""
-    n, d = shape
-    out = np.empty((n, d))
-    for sl in _blocks(n):
-        out[sl] = rcc.random.uniforms(seed, rcc.random.DOMAIN_CANDIDATE, 0, np.arange(sl.start, sl.stop), d)
-    return out
-
-
-def _shared_normals(seed: int, shape: tuple[int, ...]) -> np.ndarray:
-    """Standard normals, float64 of ``shape`` (N, D): scipy's inverse normal CDF ``ndtri`` of
-    :func:`_shared_uniforms` (never numpy's ziggurat, which eats a variable number of draws)."""
-    from scipy.special import ndtri
-
-    return ndtri(_shared_uniforms(seed, shape))
-
-
-def shared_z1(seed: int, shape: tuple[int, ...]) -> np.ndarray:
-    """The file's first latent z_1 ~ N(0, I), float64 ``shape`` (N, D): :func:`_shared_normals`
-    under ``rcc.random.derive_seed(seed, 0)``; it costs no bits."""
-    return _shared_normals(rcc.random.derive_seed(seed, _PATH_Z1), shape)
-
-
-def _stream_seed(seed: int) -> int:
-    """Seed of the ``uq`` channel's one UQStream (push k's dither is its Philox chunk k):
-    ``rcc.random.derive_seed(seed, 1)``."""
-    return rcc.random.derive_seed(seed, _PATH_STREAM)
-
-
-def _step_seed(seed: int, i: int) -> int:
-    """Seed of step i's channel (i = T .. 1; ``rcc.compress`` and the ideal channel):
-    ``rcc.random.derive_seed(seed, 2, i)``."""
-    return rcc.random.derive_seed(seed, _PATH_STEP, i)
-
-
-# ---------------------------------------------------------------- channels
-class _Channel:
-    name = "base"
-    #: True when the file's step bytes are the cost; False when the cost is the KL (ideal)
-    counts_bytes = True
-
-    def encode(self, q, p, seed: int) -> tuple[bytes, np.ndarray]:  # pragma: no cover
-        raise NotImplementedError
-
-    def decode(self, payload: bytes, p, seed: int, size: int) -> np.ndarray:  # pragma: no cover
-        raise NotImplementedError
-
-    def header(self) -> bytes:
-        """Channel parameters the file header carries (after the common fields); called after
-        every step was encoded."""
-        return b""
-
-    def record(self, payload) -> bytes:
-        """The bytes of a step record (after :meth:`header`) for what :meth:`encode` returned."""
-        return payload
-
-    def read_header(self, r) -> None:
-        """Read what :meth:`header` wrote."""
-
-
-class IdealChannel(_Channel):
-    """Samples q exactly from shared randomness and reports KL[q || p] as its cost (reference).
-
-    The payload is the float64 sample itself (so files round-trip), not a code.
-    """
-
-    name = "ideal"
-    counts_bytes = False
-
-    def encode(self, q, p, seed):
-        shape = tuple(q.loc.shape)
-        if isinstance(q, GaussianStep):
-            z = q.sample(torch.as_tensor(_shared_normals(seed, shape), dtype=q.loc.dtype))
-        elif isinstance(q, UniformStep):
-            z = q.sample(torch.as_tensor(_shared_uniforms(seed, shape) - 0.5, dtype=q.loc.dtype))
-        else:  # pragma: no cover
-            raise ValueError(f"ideal channel cannot sample {type(q).__name__}")
-        s = z.detach().to(torch.float64).numpy().ravel()
-        return s.astype("<f8").tobytes(), s
-
-    def decode(self, payload, p, seed, size):
-        if len(payload) != 8 * size:
-            _raise(f"ideal-channel step holds {len(payload)} bytes, expected {8 * size}")
-        return np.frombuffer(payload, dtype="<f8").astype(np.float64)
-
-
-class UQChannel(_Channel):
-    """``rcc.UQStream``: universal quantisation of every UQDM step in one ANS stream (exact;
-    cost = index entropy under p, plus one stream's framing per file).
-
-    The cell width Delta is known to the decoder (it comes from the schedule), so it is passed
-    as ``width=`` and never sent; the logistic prior always uses UQ's table mode (no side
-    information per step). The file keeps only the stream payload (the ANS words): method,
-    parameters, seed and shape are implied (:meth:`rcc.UQStreamDecoder.from_top`).
-
-    Encoder: ``start(seed)``, ``encode(q, p, seed)`` per step (returns ``(b"", sample)``),
-    ``finish()`` -> the stream record. Decoder: ``read_record(reader, seed, T, size)``,
-    ``decode(b"", p, seed, size)`` per step, ``finish_decode()`` after all T.
-    """
-
-    name = "uq"
-    streaming = True
-
-    def __init__(self):
-        self._enc = self._dec = None
-
-    @staticmethod
-    def _width(q) -> np.ndarray:
-        return q.delta.detach().to(torch.float64).expand_as(q.loc).numpy().ravel()
-
-    def start(self, seed: int) -> None:
-        self._enc = rcc.UQStream(seed=int(seed))
-
-    def encode(self, q, p, seed):
-        if not isinstance(q, UniformStep) or not isinstance(p, LogisticUniformStep):
-            raise ValueError("the 'uq' channel needs the uniform hierarchy (UniformStep, LogisticUniformStep)")
-        sample = self._enc.push(q.to_rcc(), p.to_rcc(), width=self._width(q))
-        self.last_info = {"info_bits": float(self._enc.push_info[-1]["info_bits"])}
-        return b"", np.asarray(sample, dtype=np.float64).ravel()
-
-    def finish(self) -> tuple[bytes, bytes, list, np.ndarray]:
-        """The stream record in two parts and each step's share of it in bits (the ANS stream's
-        growth while coding the step, plus an equal part of the framing).
-
-        Returns ``(table, payload, need, bits)``: ``table`` is varint L (payload bytes) and T - 1
-        varints (the stream words needed to decode steps 1..k, as increments:
-        ``rcc.UQStream.pop_words``; step T needs them all); ``payload`` is the stream payload
-        back to front, so that the top of the stack, which holds the first steps, comes first;
-        ``need[k - 1]`` is how many leading bytes of ``payload`` decode steps 1..k. The file puts
-        the per-step checks between the two.
-        """
-        payload = self._enc.payload
-        table = bytearray()
-        _put_varint(table, len(payload))
-        words = self._enc.pop_words  # the last step needs the whole stream: not sent
-        for v in np.diff(np.concatenate([[0], words[:-1]])):
-            _put_varint(table, int(v))
-        need = self._need(len(payload), words)
-        bits = self._enc.push_bits
-        bits += (8.0 * (len(table) + len(payload)) - bits.sum()) / max(len(bits), 1)
-        return bytes(table), payload[::-1], need, bits
-
-    @staticmethod
-    def _need(length: int, words) -> list[int]:
-        """Payload bytes (stored top first) that decode steps 1..k: the top word is short by the
-        zero bytes the payload dropped."""
-        short = -length % 4
-        return [min(length, 4 * int(w) - short) for w in words]
-
-    def read_record(self, r: "_Reader", seed: int, num_steps: int, size: int) -> dict:
-        """Read the stream record from ``r``: all of it, or the part a file prefix holds.
-
-        Returns ``table`` (the (start, end) offsets of L and the word table), ``checks`` (T
-        2-byte checks), ``payload_start`` (offset of the stored payload), ``need`` (payload bytes
-        for steps 1..k) and ``held`` (how many steps the bytes present decode). Makes the
-        stream decoder when ``held`` > 0. A record cut short in its table or checks holds 0 steps.
-        """
-        start = r.pos
-        try:
-            length = r.varint()
-            total, words = -(-length // 4), [0]
-            for _ in range(num_steps - 1):
-                words.append(words[-1] + r.varint())
-                if words[-1] > total:
-                    _raise("bad step-stream table: corrupted file")
-            table_end = r.pos
-            raw = r.take(CHECK_BYTES * num_steps)
-        except _Truncated:
-            return {"held": 0}
-        checks = [raw[j : j + CHECK_BYTES] for j in range(0, len(raw), CHECK_BYTES)]
-        need = self._need(length, words[1:] + [total])
-        payload_start = r.pos
-        have = min(length, r.end - r.pos)
-        top = r.take(have)[::-1]
-        held = sum(n <= have for n in need)
-        if held:
-            try:
-                self._dec, _ = rcc.UQStreamDecoder.from_top(top, length, int(seed), int(num_steps), int(num_steps) * int(size))
-            except ValueError as exc:
-                _raise(f"the step stream does not decode: {exc}")
-            if self._dec is None:
-                held = 0
-        return {"table": (start, table_end), "checks": checks, "payload_start": payload_start, "need": need,
-                "held": held, "complete": have == length}
-
-    def decode(self, payload, p, seed, size):
-        return np.asarray(self._dec.pop(p.to_rcc(), width=self._width(p)), dtype=np.float64).ravel()
-
-    def finish_decode(self) -> None:
-        self._dec.finish()
-
-
-class ChunkedChannel(_Channel):
-    """``rcc.compress`` / ``rcc.decompress`` with ``method`` in pfr | orc | mrc, chunked across
-    all N * D coordinates of a step (``chunk_bits`` of KL per chunk on average).
-
-    ``layout`` (``rcc.compress(layout=)``): "even" (default), equal-size chunks, no sizes sent;
-    "kl", chunks closed where their KL reaches ``chunk_bits``, sizes sent in multiples of
-    ``size_multiple``. The ~1.4 bits of size per chunk buy little: the bit length of a chunk's index
-    spreads by several bits from the race alone, so the wider spread of chunk KL in the even
-    layout costs its code little (T = 5, 12-bit chunks: 3.12 bits per chunk above the KL against
-    4.47). But the chunks of high KL in the tail need the most candidates; at 12 bits per chunk on average they hit the 2^22 cap often enough to bias the
-    chain (badly at T = 3), at 10 bits rarely. docs/diffusion.md has the measurements.
-
-    ``num_candidates``: an int N truncates PFR at N candidates per chunk (the Gaussian steps have a
-    reverse scale close to the posterior's, so D_inf is huge or infinite and exact PFR would need
-    astronomically many candidates) or sets N for ORC / MRC; None takes
-    ``DEFAULT_NUM_CANDIDATES[method]``. ``headroom_bits`` (PFR only) also cuts chunk c's race at
-    2^ceil(KL_c + headroom_bits) candidates, so chunks of high KL get more candidates and the
-    bias stays about even across chunks. Truncated chunks are counted per step
-    (``num_truncated``): their samples are slightly biased towards the prior. Each step is an
-    ``rcc.compress`` message in its headerless form (:class:`rcc.Payload`): the file keeps its
-    payload bits and payload and the parameters that differ from the steps' common ones (in the
-    file header); method, seed and shape are implied, and :func:`rcc.decode` decodes it.
-    """
-
-    def __init__(self, method: str = "pfr", chunk_bits: float = DEFAULT_CHUNK_BITS,
-                 num_candidates: int | None = None, layout: str = DEFAULT_LAYOUT,
-                 size_multiple: int | str = DEFAULT_SIZE_MULTIPLE,
-                 headroom_bits: float | None = DEFAULT_HEADROOM_BITS):
-        if method not in ("pfr", "orc", "mrc"):
-            raise ValueError(f"method must be pfr, orc or mrc, got {method!r}")
-        if layout not in ("even", "kl"):
-            raise ValueError(f"layout must be 'even' or 'kl', got {layout!r}")
-        self.layout = layout
-        if size_multiple != "auto" and (isinstance(size_multiple, bool) or not isinstance(size_multiple, (int, np.integer))
-                                        or size_multiple < 1):
-            raise ValueError(f"size_multiple must be an int >= 1 or 'auto', got {size_multiple!r}")
-        self.size_multiple = size_multiple if size_multiple == "auto" else int(size_multiple)
-        if not (chunk_bits > 0 and np.isfinite(chunk_bits)):
-            raise ValueError(f"chunk_bits must be positive, got {chunk_bits!r}")
-        self.name = method
-        self.chunk_bits = float(np.float32(chunk_bits))
-        n = DEFAULT_NUM_CANDIDATES[method] if _check_num_candidates(num_candidates) is None else int(num_candidates)
-        if method == "pfr":
-            self.method = rcc.PFR(n, headroom_bits=headroom_bits)
-        else:
-            self.method = {"orc": rcc.ORC, "mrc": rcc.MRC}[method](num_candidates=n)
-        self.params = None  # the parameters common to all steps (set by header / read_header)
-        self._step_params = []
-
-    def encode(self, q, p, seed):
-        """One step through ``rcc.compress``: returns its headerless :class:`rcc.Payload` (made
-        into a record by :meth:`record` once :meth:`header` knows the steps' common parameters)
-        and the sample."""
-        if not isinstance(q, GaussianStep) or not isinstance(p, GaussianStep):
-            raise ValueError(f"the {self.name!r} channel needs the Gaussian hierarchy")
-        qr, pr = q.to_rcc(), p.to_rcc()
-        msg = rcc.compress(qr, pr, method=self.method, seed=seed, chunk_bits=self.chunk_bits, layout=self.layout,
-                           size_multiple=self.size_multiple)
-        payload = msg.headerless()
-        sample = np.asarray(msg.sample, dtype=np.float64).ravel()
-        lean, lean_se = sample_lean(sample, qr.loc, qr.scale, pr.loc)
-        self._step_params.append(payload.params)
-        self.last_info = {
-            "payload_bits": payload.num_bits,
-            "num_chunks": int(msg.info["num_chunks"]),
-            "num_scored": int(msg.info["num_scored"]),
-            "num_truncated": int(msg.info["num_truncated"]),
-            "size_multiple": int(msg.info["size_multiple"]),
-            "lean": lean,
-            "lean_se": lean_se,
-            "chunk_kl_sd": float(np.std(msg.chunks.kl_bits)),
-            "chunk_kl_p99": float(np.percentile(msg.chunks.kl_bits, 99)),
-        }
-        return payload, sample
-
-    def header(self) -> bytes:
-        """The container parameters every step shares (``params``: after encoding, the longest
-        common prefix of the steps' ``Payload.params``): varint count, then the values."""
-        if self._step_params:
-            common = list(self._step_params[0])
-            for params in self._step_params[1:]:
-                n = next((j for j, (a, b) in enumerate(zip(common, params)) if a != b), min(len(common), len(params)))
-                del common[n:]
-            self.params = tuple(common)
-        return encode_varint(len(self.params)) + b"".join(encode_varint(v) for v in self.params)
-
-    def read_header(self, r: "_Reader") -> None:
-        n = r.varint()
-        if n > _MAX_PARAMS:
-            _raise(f"bad chunked-channel parameter count {n}")
-        self.params = tuple(r.varint() for _ in range(n))
-
-    def record(self, payload) -> bytes:
-        """A step's record (after :meth:`header`): varint payload bits, varint e and the e
-        parameters after the common ones, the payload bytes."""
-        extra = payload.params[len(self.params):]
-        return (encode_varint(payload.num_bits) + encode_varint(len(extra))
-                + b"".join(encode_varint(v) for v in extra) + payload.data)
-
-    def decode(self, record, p, seed, size):
-        r = _Reader(record, len(record))
-        bits, n = r.varint(), r.varint()
-        if len(self.params) + n > _MAX_PARAMS:
-            _raise(f"bad step parameter count {n}")
-        extra = tuple(r.varint() for _ in range(n))
-        data = r.take(len(record) - r.pos)
-        if len(data) != (bits + 7) // 8:
-            _raise(f"step payload holds {len(data)} bytes for {bits} bits")
-        payload = rcc.Payload(_COMPRESS_METHOD, self.params + extra, int(seed), (int(size),), data, bits)
-        return np.asarray(rcc.decode(payload, p.to_rcc()), dtype=np.float64).ravel()
-
-
-def sample_lean(z, q_loc, q_scale, p_loc) -> tuple[float, float]:
-    """How far a sent sample leans from q's mean towards p's: the bias diagnostic of a step.
-
-    ``lean = sum (z - mu_q) w / sum (mu_p - mu_q) w`` with ``w = (mu_p - mu_q) / sigma_q^2``, the
-    sample's projection on the mean shift as a fraction of it: 0 +- ``se`` for an exact sample
-    of q (``se = 1 / sqrt(sum ((mu_p - mu_q) / sigma_q)^2)``), 1 for a sample centred on p's
-    mean. Truncated races lean towards the prior (lean > 0); compare lean / se with +-3.
-    All arrays flat (n,), float64.
-    """
-    z, q_loc, q_scale, p_loc = (np.broadcast_to(np.asarray(a, np.float64), np.shape(z)).ravel()
-                                for a in (z, q_loc, q_scale, p_loc))
-    shift = p_loc - q_loc
-    w = shift / q_scale**2
-    denom = float(np.sum(shift * w))
-    if not denom > 0:
-        return 0.0, math.inf
-    return float(np.sum((z - q_loc) * w) / denom), 1.0 / math.sqrt(denom)
-
-
-def make_channel(name: str, chunk_bits: float = DEFAULT_CHUNK_BITS, num_candidates: int | None = None,
-                 size_multiple: int | str = DEFAULT_SIZE_MULTIPLE,
-                 headroom_bits: float | None = DEFAULT_HEADROOM_BITS, layout: str = DEFAULT_LAYOUT, *,
-                 size_step=None) -> _Channel:
-    """Channel by name: "ideal", "uq", or an ``rcc.compress`` method ("pfr", "orc", "mrc").
-
-    ``num_candidates``: None (the method's default) or an int >= 1; ValueError otherwise.
-    ``size_step=`` is the old name of ``size_multiple=`` (DeprecationWarning; removed in the next
-    release).
-    """
-    size_multiple = _renamed(size_step, size_multiple)
-    _check_num_candidates(num_candidates)
-    if name == "ideal":
-        return IdealChannel()
-    if name == "uq":
-        return UQChannel()
-    if name in ("pfr", "orc", "mrc"):
-        return ChunkedChannel(name, chunk_bits, num_candidates, layout=layout, size_multiple=size_multiple,
-                              headroom_bits=headroom_bits)
-    raise ValueError(f"channel must be one of {CHANNELS}, got {name!r}")
 
 
 # ---------------------------------------------------------------- data term
@@ -674,10 +168,6 @@ def _data_probs(model64, z_0: torch.Tensor) -> np.ndarray:
     lp = model64.data_log_probs(z_0)
     probs = torch.exp(lp).reshape(-1, lp.shape[-1]).numpy()
     return np.ascontiguousarray(probs, dtype=np.float64)
-
-
-def _blocks(n: int) -> list[slice]:
-    return [slice(a, min(a + BLOCK_POINTS, n)) for a in range(0, n, BLOCK_POINTS)]
 
 
 def _encode_data(model64, z_0, x: np.ndarray) -> bytes:
@@ -832,14 +322,6 @@ class DecodeResult:
 
 
 # ---------------------------------------------------------------- encode / decode
-def _prior64(model64, z: torch.Tensor, i: int):
-    """The reverse prior ``p(z_s | z_t)`` of step i that feeds the coder: float64, on the grid."""
-    p = _blockwise(lambda zb: model64.reverse_prior(zb, i), z)
-    if isinstance(p, GaussianStep):
-        return GaussianStep(_grid(p.loc), _grid(p.scale))
-    return LogisticUniformStep(_grid(p.loc), _grid(p.scale), p.delta)
-
-
 def _default_channel(hierarchy: str) -> str:
     return "uq" if hierarchy == "uniform" else "pfr"
 
@@ -1222,29 +704,3 @@ def _reconstruct_block(m, z: torch.Tensor, level: int, gen: torch.Generator):
         za = m.sample_prior(m.reverse_prior(za, i), gen)
         zf = m.flow_step(zf, i)
     return den, m.decode_x(za), m.decode_x(zf)
-
-
-# ---------------------------------------------------------------- distortion measures
-def psnr(x_hat, x) -> float:
-    """PSNR in dB of uint8 reconstructions: ``10 log10(255^2 / MSE)`` (inf when exact)."""
-    err = np.asarray(x_hat, dtype=np.float64) - np.asarray(x, dtype=np.float64)
-    mse = float(np.mean(err**2))
-    return float("inf") if mse == 0 else 10.0 * np.log10(255.0**2 / mse)
-
-
-def sliced_wasserstein(a, b, num_projections: int = 256, seed: int = 0) -> float:
-    """Sliced 1-Wasserstein distance between two point sets of equal size (N, D), in value units.
-
-    Mean over ``num_projections`` seeded random directions of the 1-D W1 between the projected,
-    sorted sets.
-    """
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    if a.shape != b.shape or a.ndim != 2:
-        raise ValueError(f"point sets must share one (N, D) shape, got {a.shape} and {b.shape}")
-    rng = np.random.default_rng(seed)
-    dirs = rng.standard_normal((num_projections, a.shape[1]))
-    dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
-    pa = np.sort(a @ dirs.T, axis=0)
-    pb = np.sort(b @ dirs.T, axis=0)
-    return float(np.mean(np.abs(pa - pb)))

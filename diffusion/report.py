@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import codec
+from . import _exact, codec
 from . import data as _data
 from .train import checkpoint_path, load_model, shipped_checkpoints
 
@@ -98,8 +98,8 @@ def evaluate(model, x=None, channel: str | None = None, seed: int = 0, progressi
     if progressive:
         prog = []
         cum = 8.0 * (res.header_bytes - 4)
-        mdl = codec._model64(model)
-        with torch.no_grad(), codec._one_thread():
+        mdl = _exact._model64(model)
+        with torch.no_grad(), _exact._one_thread():
             if res.counts_bytes:  # the real progressive rate: the file prefix that decodes k steps
                 cums = 8.0 * np.array([res.header_bytes - 4] + list(res.prefix_bytes), dtype=np.float64)
             else:  # ideal channel: the KL counted per step
@@ -474,7 +474,7 @@ ISA_ENVS = {
 
 _ISA_SCRIPT = """
 import sys, numpy as np, torch, diffusion
-from diffusion import codec, report
+from diffusion import _exact, codec, report
 h, t, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 m = diffusion.load_pretrained(h, t)
 blob = open(path + ".rd", "rb").read()
@@ -484,7 +484,7 @@ try:
     err = ""
 except ValueError as exc:
     ok, err = False, str(exc)
-v = report._raw_priors(codec._model64(m), [saved[f"z{k}"] for k in range(t)], int(saved["seed"]))
+v = report._raw_priors(_exact._model64(m), [saved[f"z{k}"] for k in range(t)], int(saved["seed"]))
 np.save(path + ".out.npy", v)
 print(torch.backends.cpu.get_cpu_capability(), ok, err, sep="\\t")
 """
@@ -498,19 +498,19 @@ def _raw_priors(m64, latents, seed: int) -> np.ndarray:
     T = len(latents)
     z = torch.as_tensor(codec.shared_z1(seed, np.shape(latents[0])))
     out = []
-    with codec._one_thread():
+    with _exact._one_thread():
         for k, i in enumerate(range(T, 0, -1)):
-            p = codec._blockwise(lambda zb: m64.reverse_prior(zb, i), z)
+            p = _exact._blockwise(lambda zb: m64.reverse_prior(zb, i), z)
             out += [p.loc.reshape(-1), p.scale.expand_as(p.loc).reshape(-1)]
             z = torch.as_tensor(latents[k])
     return torch.cat(out).numpy().copy()
 
 
 def _compare(v: np.ndarray, w: np.ndarray) -> dict:
-    g = np.round(v / codec._GRID)
+    g = np.round(v / _exact._GRID)
     return {"max_abs_diff": float(np.max(np.abs(w - v))), "num_differ": int(np.sum(w != v)),
-            "rounded_differ": int(np.sum(np.round(w / codec._GRID) != g)),
-            "expected_flips": float(np.sum(np.minimum(np.abs(w - v) / codec._GRID, 1.0)))}
+            "rounded_differ": int(np.sum(np.round(w / _exact._GRID) != g)),
+            "expected_flips": float(np.sum(np.minimum(np.abs(w - v) / _exact._GRID, 1.0)))}
 
 
 def grid_margin_report(model, x=None, channel: str | None = None, seed: int = 0,
@@ -548,12 +548,12 @@ def grid_margin_report(model, x=None, channel: str | None = None, seed: int = 0,
 
     x = _data.swirl() if x is None else np.asarray(x)
     res = codec.encode(model, x, channel=channel, seed=seed)
-    m64 = codec._model64(model)
+    m64 = _exact._model64(model)
     v = _raw_priors(m64, res.latents, seed)
-    g = v / codec._GRID
-    margin = np.abs(g - np.floor(g) - 0.5) * codec._GRID
+    g = v / _exact._GRID
+    margin = np.abs(g - np.floor(g) - 0.5) * _exact._GRID
     out = {"hierarchy": model.kind, "steps_T": model.num_steps, "channel": res.channel, "seed": seed,
-           "num_params": int(v.size), "grid": codec._GRID,
+           "num_params": int(v.size), "grid": _exact._GRID,
            "near": {float(r): float(np.mean(margin < r * np.abs(v))) for r in rel_tols}, "configs": {}}
     threads = torch.get_num_threads()
     try:
@@ -572,8 +572,8 @@ def grid_margin_report(model, x=None, channel: str | None = None, seed: int = 0,
         warnings.filterwarnings("ignore", message=".*TF32 acceleration.*", category=UserWarning)
         with torch.backends.mkldnn.flags(enabled=False):
             out["configs"]["no oneDNN"] = _compare(v, _raw_priors(m64, res.latents, seed))
-    shipped = (model.kind, model.num_steps) in shipped_checkpoints() and codec._fingerprint(
-        load_model(checkpoint_path(model.kind, model.num_steps))) == codec._fingerprint(model)
+    shipped = (model.kind, model.num_steps) in shipped_checkpoints() and _exact._fingerprint(
+        load_model(checkpoint_path(model.kind, model.num_steps))) == _exact._fingerprint(model)
     if isa and shipped:
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "file")

@@ -1,0 +1,129 @@
+"""What encoder and decoder must compute bit for bit (private): the float64 single-thread copy
+of the model and its fingerprint, the grid the priors are rounded to, the blocks the model runs
+on, and the shared randomness (z_1 and the channel seeds, from :mod:`rcc.random` under
+``rcc.random.derive_seed``). See "Determinism" and "Shared randomness" in :mod:`diffusion.codec`."""
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import zlib
+
+import numpy as np
+import torch
+
+import rcc
+import rcc.random
+
+from .distributions import GaussianStep, LogisticUniformStep
+
+#: Grid the prior parameters that feed a coder are rounded to (see "Determinism" in diffusion.codec).
+_GRID = 2.0**-32
+#: The float64 model runs on blocks of this many points (rows), so its activations stay small
+#: (hidden 512: 64 MiB a layer); a file of at most BLOCK_POINTS points is one block.
+BLOCK_POINTS = 2**14
+#: Shared randomness: the file's seed feeds nothing directly; every stream is Philox
+#: (:mod:`rcc.random`) under a seed derived from it by ``rcc.random.derive_seed(seed, path...)``.
+_PATH_Z1, _PATH_STREAM, _PATH_STEP = 0, 1, 2
+
+
+def _blocks(n: int) -> list[slice]:
+    return [slice(a, min(a + BLOCK_POINTS, n)) for a in range(0, n, BLOCK_POINTS)]
+
+
+def _blockwise(fn, z: torch.Tensor, *rest):
+    """``fn(z, *rest)`` on blocks of ``BLOCK_POINTS`` rows of z (and of each tensor in ``rest``
+    with as many rows), joined again: a step distribution (fields (N, D)) or a tensor."""
+    n = z.shape[0]
+    if n <= BLOCK_POINTS:
+        return fn(z, *rest)
+    parts = [fn(z[a : a + BLOCK_POINTS], *(r[a : a + BLOCK_POINTS] if torch.is_tensor(r) and r.dim() and r.shape[0] == n
+                                            else r for r in rest))
+             for a in range(0, n, BLOCK_POINTS)]
+    if torch.is_tensor(parts[0]):
+        return torch.cat(parts)
+    joined = {}
+    for f in dataclasses.fields(parts[0]):
+        vals = [getattr(p, f.name) for p in parts]
+        full = all(v.dim() and v.shape[0] == b.shape[0] for v, b in zip(vals, (p.loc for p in parts)))
+        joined[f.name] = torch.cat(vals) if full else vals[0]
+    return type(parts[0])(**joined)
+
+
+def _grid(t: torch.Tensor) -> torch.Tensor:
+    return torch.round(t / _GRID) * _GRID
+
+
+@contextlib.contextmanager
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
+
+
+def _model64(model):
+    """A float64 CPU copy of ``model`` in eval mode (cached on the model)."""
+    cache = getattr(model, "_codec_model64", None)
+    sig = _fingerprint(model)
+    if cache is not None and cache[0] == sig:
+        return cache[1]
+    m = copy.deepcopy(model).to("cpu").double().eval()
+    m.__dict__.pop("_codec_model64", None)
+    object.__setattr__(model, "_codec_model64", (sig, m))
+    return m
+
+
+def _fingerprint(model) -> int:
+    crc = 0
+    for k, v in sorted(model.state_dict().items()):
+        crc = zlib.crc32(k.encode(), crc)
+        crc = zlib.crc32(np.ascontiguousarray(v.detach().cpu().to(torch.float64).numpy()).tobytes(), crc)
+    return crc & 0xFFFFFFFF
+
+
+def _shared_uniforms(seed: int, shape: tuple[int, ...]) -> np.ndarray:
+    """Uniforms in (0, 1), float64 of ``shape`` (N, D), from shared randomness: row n is
+    ``rcc.random.uniforms(seed, DOMAIN_CANDIDATE, 0, n, D)`` (Philox4x32-10, 53 bits each), so a
+    point's noise depends on its row alone, not on N. Computed in blocks of ``BLOCK_POINTS`` rows."""
+    n, d = shape
+    out = np.empty((n, d))
+    for sl in _blocks(n):
+        out[sl] = rcc.random.uniforms(seed, rcc.random.DOMAIN_CANDIDATE, 0, np.arange(sl.start, sl.stop), d)
+    return out
+
+
+def _shared_normals(seed: int, shape: tuple[int, ...]) -> np.ndarray:
+    """Standard normals, float64 of ``shape`` (N, D): scipy's inverse normal CDF ``ndtri`` of
+    :func:`_shared_uniforms` (never numpy's ziggurat, which eats a variable number of draws)."""
+    from scipy.special import ndtri
+
+    return ndtri(_shared_uniforms(seed, shape))
+
+
+def shared_z1(seed: int, shape: tuple[int, ...]) -> np.ndarray:
+    """The file's first latent z_1 ~ N(0, I), float64 ``shape`` (N, D): :func:`_shared_normals`
+    under ``rcc.random.derive_seed(seed, 0)``; it costs no bits."""
+    return _shared_normals(rcc.random.derive_seed(seed, _PATH_Z1), shape)
+
+
+def _stream_seed(seed: int) -> int:
+    """Seed of the ``uq`` channel's one UQStream (push k's dither is its Philox chunk k):
+    ``rcc.random.derive_seed(seed, 1)``."""
+    return rcc.random.derive_seed(seed, _PATH_STREAM)
+
+
+def _step_seed(seed: int, i: int) -> int:
+    """Seed of step i's channel (i = T .. 1; ``rcc.compress`` and the ideal channel):
+    ``rcc.random.derive_seed(seed, 2, i)``."""
+    return rcc.random.derive_seed(seed, _PATH_STEP, i)
+
+
+def _prior64(model64, z: torch.Tensor, i: int):
+    """The reverse prior ``p(z_s | z_t)`` of step i that feeds the coder: float64, on the grid."""
+    p = _blockwise(lambda zb: model64.reverse_prior(zb, i), z)
+    if isinstance(p, GaussianStep):
+        return GaussianStep(_grid(p.loc), _grid(p.scale))
+    return LogisticUniformStep(_grid(p.loc), _grid(p.scale), p.delta)
