@@ -5,21 +5,24 @@ Every channel (UQ, PFR, ORC, MRC, Hybrid, and those to come) is a :class:`Channe
     ch.encode(q, p, seed)                        -> rcc.Message      (info: the vocabulary below)
     ch.decode(blob, p, seed=None, *, max_elements)  -> np.ndarray    (= unpack + decode_payload)
     ch.decode_payload(payload, p, *, max_elements)  -> np.ndarray    (no checksum)
-    ch.chunk_code()                              -> ChunkCode        (how rcc.compress sends its
-                                                                      chunk indices, if it can)
+    ch.chunk_code()                              -> ChunkCode        (how rcc.compress sends and
+                                                                      regenerates its chunks)
+    ch.select(pair, seed, chunk), ch.refusal(kl, dinf, size), ch.expected_candidates(kl, dinf, size)
+                                                 the race of one chunk, for rcc.compress
 
 A subclass that names its ``method`` and ``method_code`` registers itself on definition, so
 :func:`decode` (and ``rcc.decompress`` for chunked blobs) find it by the method name in a blob:
 adding a channel touches one file.
 
-A selection channel (:class:`SelectionChannel`: PFR, ORC, MRC) draws candidates X_1, X_2, ... ~ p
+PFR, ORC, MRC and Hybrid can be chunked (UQ codes any shape in one message). A selection
+channel (:class:`SelectionChannel`: PFR, ORC, MRC) draws candidates X_1, X_2, ... ~ p
 from the shared stream, picks an index K with a rule of its own (:meth:`SelectionChannel.select`),
 and sends K with a prefix code of its own law; the decoder regenerates candidate K in O(d).
 
 The ``info`` vocabulary (``msg.info`` of every channel)
 --------------------------------------------------------
 ``kl_bits`` (float)
-    KL[q || p] in bits (UQ: of the uniform target and the prior, where a closed form exists).
+    KL[q || p] in bits (UQ: of the uniform target and the prior; nan without a closed form).
 ``dinf_bits`` (float)
     log2 sup dq/dp in bits (``inf`` where unbounded), where known.
 ``index`` (int)
@@ -62,7 +65,7 @@ from .distributions import Distribution
 from .errors import DecodeError
 from .random import check_seed, seed_key
 
-__all__ = ["Channel", "SelectionChannel", "register", "decode", "channel_class", "check_num_candidates"]
+__all__ = ["Channel", "SelectionChannel", "register", "decode", "channel_class", "check_num_candidates", "expect_params"]
 
 #: method name -> decode_payload(payload, p, *, max_elements) of that method
 _DECODERS: dict[str, Callable] = {}
