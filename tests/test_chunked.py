@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 import rcc
 from rcc._kernels import candidate
-from rcc.container import Container, pack, prior_fingerprint, unpack
+from rcc.container import Payload, pack, prior_fingerprint, unpack
 from rcc.random import seed_key
 
 SETTINGS = settings(max_examples=25, deadline=None, derandomize=True)
@@ -57,7 +57,7 @@ def test_round_trip(name, shape):
     assert msg.chunks.kl_bits.sum() == pytest.approx(msg.info["kl_bits"], rel=1e-9)
     assert msg.info["kl_bits"] == pytest.approx(rcc.kl_bits(q, p), rel=1e-9)
     assert msg.num_bits + msg.overhead_bits == 8 * len(blob)
-    assert unpack(blob, prior=p).payload_bits == msg.num_bits
+    assert unpack(blob, prior=p).num_bits == msg.num_bits
 
 
 def test_chunk_c_uses_stream_chunk_c():
@@ -331,7 +331,7 @@ def test_crafted_payload_never_crashes(small_blob, data):
                                         (2, 0, 64, 2), (2, 0, 64, 1), (2, 0, 64, 2**40), (2, 0, 64, 3, 1),
                                         (5, 0, 4, 0, 64), (5, 1, 3, 16, 64), (5, 0, 1, 0, 64), (5, 1, 4, 0, 64),
                                         (5, 2, 4, 0, 64), (5, 0, 2**24, 0, 64, 2), (5, 0, 4, 0)]))
-    crafted = pack(Container("chunked", params, c.seed, c.shape, payload, bits), prior=p)
+    crafted = pack(Payload("chunked", params, c.seed, c.shape, payload, bits), prior=p)
     try:
         x = rcc.decompress(crafted, p)
     except rcc.DecodeError:
@@ -352,7 +352,7 @@ def test_other_method_blob_is_decode_error():
 
 
 def test_huge_shape_is_decode_error():
-    blob = pack(Container("chunked", (2, 0, 192), 1, (2**20, 2**20), b"\x80", 1))
+    blob = pack(Payload("chunked", (2, 0, 192), 1, (2**20, 2**20), b"\x80", 1))
     with pytest.raises(rcc.DecodeError):
         rcc.decompress(blob, rcc.Gaussian(0.0, 1.0))
 

@@ -45,13 +45,13 @@ def containers(draw):
     shape = tuple(draw(st.lists(st.integers(min_value=0, max_value=1000), min_size=ndim, max_size=ndim)))
     if int(np.prod(shape, dtype=object)) > DEFAULT_MAX_ELEMENTS:
         shape = shape[:2]
-    return Container(
+    return Payload(
         method=draw(st.sampled_from(sorted(METHODS))),
         params=tuple(draw(st.lists(st.integers(min_value=0, max_value=2**64 - 1), max_size=6))),
         seed=draw(st.integers(min_value=0, max_value=2**64 - 1)),
         shape=shape,
-        payload=payload,
-        payload_bits=payload_bits,
+        data=payload,
+        num_bits=payload_bits,
     )
 
 
@@ -72,10 +72,12 @@ def test_pack_unpack_round_trip(c):
 
 def test_pack_rejects_inconsistent_containers():
     """pack validates: unknown method, payload length not ceil(bits / 8), values beyond 64 bits."""
-    good = dict(method="pfr", params=(2, 0), seed=1, shape=(3,), payload=b"\x80", payload_bits=1)
-    for change in ({"method": "zip"}, {"payload_bits": 9}, {"payload": b""}, {"seed": 2**64}, {"params": (-1,)}):
+    good = dict(method="pfr", params=(2, 0), seed=1, shape=(3,), data=b"\x80", num_bits=1)
+    for change in ({"method": "zip"}, {"num_bits": 9}, {"data": b""}, {"seed": 2**64}, {"params": (-1,)}):
         with pytest.raises(ValueError):
-            pack(Container(**{**good, **change}))
+            pack(Payload(**{**good, **change}))
+    legacy = Container(method="pfr", params=(2, 0), seed=1, shape=(3,), payload=b"\x80", payload_bits=1)
+    assert legacy == Payload(**good) and (legacy.payload, legacy.payload_bits) == (b"\x80", 1)
 
 
 def test_every_truncation_is_decode_error(real_blob):
@@ -128,7 +130,7 @@ def test_random_bytes_are_decode_errors(blob):
 @given(rest=st.binary(max_size=48), method=st.integers(min_value=0, max_value=255))
 def test_parser_on_random_body_with_valid_crc(rest, method):
     """Past the checksum the parser meets adversarial headers: with magic, version and a valid
-    CRC around random fields it returns a consistent Container or raises DecodeError -- nothing
+    CRC around random fields it returns a consistent Payload or raises DecodeError -- nothing
     else."""
     blob = _with_crc(MAGIC + bytes([FORMAT_VERSION, method]) + rest)
     try:
@@ -136,7 +138,7 @@ def test_parser_on_random_body_with_valid_crc(rest, method):
     except DecodeError:
         return
     assert c.method in METHODS and METHODS[c.method] == method
-    assert len(c.payload) == (c.payload_bits + 7) // 8
+    assert len(c.data) == (c.num_bits + 7) // 8
     assert 0 <= c.seed < 2**64
     assert pack(c) == blob
 
@@ -215,7 +217,8 @@ def test_message_fields_and_sizes(real_blob):
     assert msg.to_bytes() == real_blob
     c = unpack(real_blob, prior=P)
     assert (c.method, c.params, c.seed, c.shape) == ("pfr", msg.params, SEED, (3,))
-    assert (c.payload, c.payload_bits) == (msg.payload, msg.num_bits)
+    assert (c.data, c.num_bits) == (msg.payload, msg.num_bits)
+    assert c == msg.headerless()
     assert msg.total_bits == 8 * len(real_blob)
     assert msg.overhead_bits == msg.total_bits - msg.num_bits > 0
     assert "num_bits" in repr(msg) and isinstance(msg.sample, np.ndarray)

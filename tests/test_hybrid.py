@@ -21,7 +21,7 @@ from rcc import _hybrid_kernels as hk
 from rcc import hybrid as hy
 from rcc import random as rr
 from rcc.coding import truncated_binary_bits
-from rcc.container import Container, pack
+from rcc.container import Payload, pack
 
 P = rcc.Gaussian(0.0, 1.0)
 Q_WIDE = rcc.Gaussian(2.0, 0.3)  # KL 3.97 bits, D_inf 4.91 bits
@@ -294,7 +294,7 @@ def test_bad_encode_input(q, p, seed):
 
 
 def _blob(params, payload_bits, payload, shape=(), seed=5):
-    return pack(Container("hybrid", tuple(params), seed, tuple(shape), payload, payload_bits), prior=P)
+    return pack(Payload("hybrid", tuple(params), seed, tuple(shape), payload, payload_bits), prior=P)
 
 
 def test_corrupted_blobs_raise_decode_error():

@@ -32,7 +32,7 @@ from rcc import DecodeError
 from rcc._kernels import Pair
 from rcc._race import poisson_race, scorer
 from rcc.coding import BitWriter, golomb_param_for_kl, write_zipf_index, zipf_index_bits
-from rcc.container import Container, pack, unpack
+from rcc.container import Payload, pack, unpack
 from rcc.random import seed_key
 
 import naive
@@ -334,7 +334,7 @@ def _crafted_blob(index: int, seed: int, shape=(3,), m: int = 4, max_candidates:
         w.write(*extra)
     payload, nbits = w.getvalue()
     header_m = m if header_m is None else header_m
-    return pack(Container("pfr", (header_m, max_candidates), seed, shape, payload, nbits), prior=prior)
+    return pack(Payload("pfr", (header_m, max_candidates), seed, shape, payload, nbits), prior=prior)
 
 
 @pytest.mark.parametrize("index", [2**40, 2**64 - 1])
@@ -505,7 +505,7 @@ def test_wrong_parameter_count_is_decode_error():
     write_zipf_index(w, 3, 4)
     payload, nbits = w.getvalue()
     for params in [(), (4,), (4, 0, 0)]:
-        blob = pack(Container("pfr", params, 1, (3,), payload, nbits), prior=P_STD)
+        blob = pack(Payload("pfr", params, 1, (3,), payload, nbits), prior=P_STD)
         with pytest.raises(DecodeError, match="parameters"):
             rcc.PFR().decode(blob, P_STD)
 
@@ -513,7 +513,7 @@ def test_wrong_parameter_count_is_decode_error():
 def test_blob_of_another_method_is_decode_error(blob3):
     """A blob whose method is not 'pfr' is refused by the PFR decoder."""
     c = unpack(blob3, prior=P_STD)
-    other = pack(Container("orc", c.params, c.seed, c.shape, c.payload, c.payload_bits), prior=P_STD)
+    other = pack(Payload("orc", c.params, c.seed, c.shape, c.data, c.num_bits), prior=P_STD)
     with pytest.raises(DecodeError, match="pfr"):
         rcc.PFR().decode(other, P_STD)
 

@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 import rcc
 from rcc import DecodeError
 from rcc.coding import BitWriter, write_zipf_index
-from rcc.container import FORMAT_VERSION, Container, _parse, pack, prior_fingerprint
+from rcc.container import FORMAT_VERSION, Payload, _parse, pack, prior_fingerprint
 from rcc.uq import UQStreamDecoder
 
 PROPERTY = settings(max_examples=60, deadline=None, derandomize=True,
@@ -52,16 +52,16 @@ def _huge_blobs():
     payload, nbits = _index_payload()
     mrc_payload, mrc_bits = b"\x00", 4
     cases = [
-        ("pfr", pack(Container("pfr", (4, 0), 1, HUGE, payload, nbits), prior=P), lambda b: rcc.PFR().decode(b, P)),
-        ("orc", pack(Container("orc", (4, 16), 1, HUGE, payload, nbits), prior=P), lambda b: rcc.ORC().decode(b, P)),
-        ("mrc", pack(Container("mrc", (16,), 1, HUGE, mrc_payload, mrc_bits), prior=P), lambda b: rcc.MRC().decode(b, P)),
-        ("hybrid", pack(Container("hybrid", (0, 4, 4, 0), 1, HUGE, payload, nbits), prior=P),
+        ("pfr", pack(Payload("pfr", (4, 0), 1, HUGE, payload, nbits), prior=P), lambda b: rcc.PFR().decode(b, P)),
+        ("orc", pack(Payload("orc", (4, 16), 1, HUGE, payload, nbits), prior=P), lambda b: rcc.ORC().decode(b, P)),
+        ("mrc", pack(Payload("mrc", (16,), 1, HUGE, mrc_payload, mrc_bits), prior=P), lambda b: rcc.MRC().decode(b, P)),
+        ("hybrid", pack(Payload("hybrid", (0, 4, 4, 0), 1, HUGE, payload, nbits), prior=P),
          lambda b: rcc.Hybrid().decode(b, P)),
-        ("uq", pack(Container("uq", (2, 0), 1, HUGE, b"\xc3\xa5\xc3\xa5", 32), prior=P),
+        ("uq", pack(Payload("uq", (2, 0), 1, HUGE, b"\xc3\xa5\xc3\xa5", 32), prior=P),
          lambda b: rcc.UQ().decode(b, P, width=1.0)),
-        ("chunked", pack(Container("chunked", (2, 0, 192), 1, HUGE, b"\x80", 1), prior=P),
+        ("chunked", pack(Payload("chunked", (2, 0, 192), 1, HUGE, b"\x80", 1), prior=P),
          lambda b: rcc.decompress(b, P)),
-        ("uq_stream", pack(Container("uq_stream", (1,), 1, HUGE, b"\xc3\xa5\xc3\xa5", 32)),
+        ("uq_stream", pack(Payload("uq_stream", (1,), 1, HUGE, b"\xc3\xa5\xc3\xa5", 32)),
          lambda b: rcc.UQStream.decoder(b)),
     ]
     return cases
@@ -451,7 +451,7 @@ def test_chunk_count_is_bounded_by_the_payload():
     w.write(0xDEADBEEF, 32)
     w.write(0x80000001, 32)
     payload, nbits = w.getvalue()
-    blob = pack(Container("chunked", (2, 0, 192), 1, (2**20,), payload, nbits), prior=P)
+    blob = pack(Payload("chunked", (2, 0, 192), 1, (2**20,), payload, nbits), prior=P)
     with pytest.raises(DecodeError, match="1048576 chunks need at least 20971520 payload bits"):
         rcc.decompress(blob, P)
 
