@@ -46,7 +46,6 @@ from .random import check_seed
 __all__ = [
     "Message",
     "Payload",
-    "Container",
     "pack",
     "unpack",
     "check_payload",
@@ -136,21 +135,6 @@ class Payload:
         """The container blob (format 2; see the module docstring). ``prior``: the prior the
         payload was coded under, whose fingerprint is folded into the checksum (None: none)."""
         return pack(self, prior=prior)
-
-    # the container's historical field names, read-only
-    @property
-    def payload(self) -> bytes:
-        return self.data
-
-    @property
-    def payload_bits(self) -> int:
-        return self.num_bits
-
-
-def Container(method, params, seed, shape, payload, payload_bits) -> Payload:  # noqa: N802
-    """A :class:`Payload` from the container's historical field names (``payload``,
-    ``payload_bits`` for ``data``, ``num_bits``)."""
-    return Payload(method, params, seed, shape, payload, payload_bits)
 
 
 def _uints(name: str, values, max_count: int) -> tuple[int, ...]:

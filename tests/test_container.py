@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 import rcc
 from rcc import DecodeError
 from rcc.coding import encode_varint
-from rcc.container import DEFAULT_MAX_ELEMENTS, FORMAT_VERSION, MAGIC, METHODS, Container, Payload, pack, unpack
+from rcc.container import DEFAULT_MAX_ELEMENTS, FORMAT_VERSION, MAGIC, METHODS, Payload, pack, unpack
 
 PROPERTY = settings(max_examples=150, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow])
@@ -76,8 +76,6 @@ def test_pack_rejects_inconsistent_containers():
     for change in ({"method": "zip"}, {"num_bits": 9}, {"data": b""}, {"seed": 2**64}, {"params": (-1,)}):
         with pytest.raises(ValueError):
             pack(Payload(**{**good, **change}))
-    legacy = Container(method="pfr", params=(2, 0), seed=1, shape=(3,), payload=b"\x80", payload_bits=1)
-    assert legacy == Payload(**good) and (legacy.payload, legacy.payload_bits) == (b"\x80", 1)
 
 
 def test_every_truncation_is_decode_error(real_blob):
