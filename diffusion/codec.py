@@ -296,6 +296,12 @@ class EncodeResult:
     def bits_per_dim(self) -> float:
         return self.total_bits / (self.num_points * self.dim)
 
+    @property
+    def head_bytes(self) -> int:
+        """Leading bytes of ``blob`` that hold the header and its check: a prefix of 0 steps, the
+        least a decoder accepts (its latent z_1 comes from the verified seed and shape)."""
+        return self.header_bytes - 4 + CHECK_BYTES
+
 
 @dataclass
 class DecodeResult:
@@ -573,9 +579,9 @@ def decode(
         N * D per step.
 
     Raises ``rcc.DecodeError`` (a ValueError) on anything malformed, truncated or corrupted, and
-    ValueError on bad arguments. With no step decoded (a prefix of the header alone, or
-    ``num_steps=0``) the latent z_1 comes from the header's seed and shape, which nothing
-    verifies before step 1's check.
+    ValueError on bad arguments. The header (seed, shape, channel parameters) is verified by its
+    check before any work; a blob that ends before that check is a DecodeError. With no step
+    decoded (``EncodeResult.head_bytes`` bytes, or ``num_steps=0``) the latent is z_1.
     """
     blob = bytes(blob)
     if num_steps is not None and (not _is_int(num_steps) or num_steps < 0):
@@ -600,16 +606,13 @@ def decode(
     try:
         ch.read_header(r)
         head_end = r.pos
-        if r.take(CHECK_BYTES) != _header_check(fp, blob[:head_end]):
-            _raise("the header fails its check: the file is corrupted, or was made with another model")
-    except _Truncated:
-        if complete:
-            raise
-        held, head_end = 0, None
+        check = r.take(CHECK_BYTES)
+    except _Truncated:  # nothing verifies N, D or the seed: no work on them
+        _raise(f"the {len(blob)} bytes end inside the file's header (before its check): they hold no step")
+    if check != _header_check(fp, blob[:head_end]):
+        _raise("the header fails its check: the file is corrupted, or was made with another model")
     streaming = getattr(ch, "streaming", False)
-    if head_end is None:
-        pass
-    elif streaming:
+    if streaming:
         rec = ch.read_record(r, _stream_seed(seed), T, N * D)
         held = rec["held"]
     else:

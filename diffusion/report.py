@@ -97,11 +97,11 @@ def evaluate(model, x=None, channel: str | None = None, seed: int = 0, progressi
     out["real_over_nelbo"] = out["real_total"] / nel["total"]
     if progressive:
         prog = []
-        cum = 8.0 * (res.header_bytes - 4)
+        cum = 8.0 * res.head_bytes
         mdl = _exact._model64(model)
         with torch.no_grad(), _exact._one_thread():
             if res.counts_bytes:  # the real progressive rate: the file prefix that decodes k steps
-                cums = 8.0 * np.array([res.header_bytes - 4] + list(res.prefix_bytes), dtype=np.float64)
+                cums = 8.0 * np.array([res.head_bytes] + list(res.prefix_bytes), dtype=np.float64)
             else:  # ideal channel: the KL counted per step
                 cums = np.concatenate([[cum], cum + np.cumsum(res.step_bits)])
             for k in _progressive_ks(model.num_steps):

@@ -45,9 +45,9 @@ def main(argv=None) -> int:
     # progressive: the first prefix_bytes[k - 1] bytes of the file hold the first k steps, each
     # verified by its 16-bit check (the ideal channel stores float64 samples, so its rate is the
     # KL, not its bytes)
-    kl_cum = 8 * (res.header_bytes - 4) + np.concatenate([[0.0], np.cumsum(res.kl_bits)])
+    kl_cum = 8 * res.head_bytes + np.concatenate([[0.0], np.cumsum(res.kl_bits)])
     for k in range(model.num_steps + 1):
-        nbytes = res.prefix_bytes[k - 1] if k else res.header_bytes - 4
+        nbytes = res.prefix_bytes[k - 1] if k else res.head_bytes
         dec = codec.decode(res.blob[:nbytes], model, reconstruct=True)  # a prefix: finds k by itself
         assert dec.steps_decoded == k and (k == 0 or np.array_equal(dec.z, res.latents[k - 1]))
         bits = kl_cum[k] if res.channel == "ideal" else 8 * nbytes

@@ -97,10 +97,10 @@ def test_progressive_prefix_decoding(hierarchy, channel, uniform_model, gaussian
     res = codec.encode(m, X, channel=channel, seed=5)
     T = m.num_steps
     assert len(res.prefix_bytes) == T and res.prefix_bytes == sorted(res.prefix_bytes)
-    assert res.prefix_bytes[-1] < len(res.blob) and res.prefix_bytes[0] > res.header_bytes - 4
+    assert res.prefix_bytes[-1] < len(res.blob) and res.prefix_bytes[0] > res.head_bytes
     psnrs = []
     for k in range(0, T + 1):
-        n = res.prefix_bytes[k - 1] if k else res.header_bytes - 4
+        n = res.prefix_bytes[k - 1] if k else res.head_bytes
         out = codec.decode(res.blob[:n], m, reconstruct=True)
         assert out.x is None and out.steps_decoded == k and not out.complete
         assert codec.decode(res.blob[:n], m, num_steps=k).steps_decoded == k
@@ -146,7 +146,7 @@ def test_corrupted_files_raise_clear_errors(uniform_model, gaussian_model):
     # a corrupted stream inside a prefix (no CRC) is caught by the channel: the first pop reads
     # the top of the ANS stack (stored first, after the record's length and table) and its
     # check symbol
-    pos = res.header_bytes - 4 + codec.CHECK_BYTES  # after the header and its check
+    pos = res.head_bytes  # after the header and its check
     for _ in range(m.num_steps):  # the payload length, then T - 1 table entries
         _, pos = decode_varint(bytes(blob), pos)
     pos += codec.CHECK_BYTES * m.num_steps  # the per-step checks

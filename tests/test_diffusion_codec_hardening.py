@@ -65,6 +65,30 @@ def test_huge_declared_size_is_refused_before_allocating(uniform_model, crc, N, 
     assert peak < 2**20  # far below the 8 N D bytes of one latent
 
 
+@pytest.mark.parametrize("channel", ["uq", "pfr"])
+def test_a_header_without_its_check_does_no_work(uniform_model, gaussian_model, channel):
+    """A 10-byte prefix that ends before the header check (N = 2^21 declared, nothing verifies
+    it) is a DecodeError at once: no z_1 of N * D values, no network pass (the review's case)."""
+    model = uniform_model if channel == "uq" else gaussian_model
+    blob = _crafted(model, channel, 2**21, 2, b"", False)
+    tracemalloc.start()
+    try:
+        with pytest.raises(rcc.DecodeError, match="end inside the file's header"):
+            codec.decode(blob, model, reconstruct=True)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**23  # a latent of 2^22 float64 values would be 32 MiB (the model's copy: ~2 MiB)
+
+
+def test_head_bytes_is_the_shortest_prefix_a_decoder_accepts(files):
+    for model, res in files.values():
+        out = codec.decode(res.blob[: res.head_bytes], model)
+        assert out.steps_decoded == 0 and not out.complete
+        with pytest.raises(rcc.DecodeError, match="header"):
+            codec.decode(res.blob[: res.head_bytes - 1], model)
+
+
 @pytest.mark.parametrize("N,D", [(0, 2), (4, 0)])
 def test_empty_shapes_are_refused(uniform_model, N, D):
     with pytest.raises(rcc.DecodeError, match="bad shape"):
@@ -156,7 +180,7 @@ def test_every_single_byte_flip_of_a_prefix_is_caught(files, channel):
 def _uq_payload_len(res) -> int:
     from rcc.coding import decode_varint
 
-    return decode_varint(res.blob, res.header_bytes - 4 + codec.CHECK_BYTES)[0]  # after the header check
+    return decode_varint(res.blob, res.head_bytes)[0]  # after the header check
 
 
 def test_a_desynchronised_prior_is_caught_at_its_step(files, monkeypatch):
