@@ -223,18 +223,23 @@ def _wrong_prior(rng, p):
 def outcome(fn: Callable, time_limit: float, memory_limit: int):
     """Call ``fn()``; return ``(kind, result, seconds)``: kind "returned", "error" (a
     DecodeError), "crash:<what>" (any other exception), "slow" (over ``time_limit`` seconds) or
-    "memory" (over ``memory_limit`` bytes at peak, by tracemalloc); the limits win."""
+    "memory" (over ``memory_limit`` bytes at peak, by tracemalloc, which sees numpy's allocations
+    but not torch's); the limits win. Anything but a DecodeError is a crash, a constriction
+    ``PanicException`` (a BaseException) included; only KeyboardInterrupt and SystemExit pass."""
     tracemalloc.start()
     t0 = time.perf_counter()
     try:
         out, kind = fn(), "returned"
     except DecodeError:
         out, kind = None, "error"
-    except Exception as exc:  # noqa: BLE001 - the point is to catch everything else
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - the point is to catch everything else
         out, kind = None, f"crash:{type(exc).__name__}: {str(exc)[:80]}"
-    elapsed = time.perf_counter() - t0
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
+    finally:
+        elapsed = time.perf_counter() - t0
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
     if elapsed > time_limit:
         kind = "slow"
     elif peak > memory_limit:

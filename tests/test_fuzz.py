@@ -37,10 +37,28 @@ def test_fuzz_counts_a_decoder_that_accepts_garbage():
 
     rng = np.random.default_rng(0)
     case = fuzz.TARGETS["pfr"](rng, 3)
-    case.decode = lambda blob, prior: case.sample + 1.0
     assert fuzz._classify(case.sample + 1.0, case, "raw", case.blob) == "accepted"
     assert fuzz._classify(case.sample + 1.0, case, "prior", case.blob) == "wrong"
     assert fuzz._classify(case.sample, case, "raw", case.blob) == "decoded"
+
+
+def test_outcome_counts_a_base_exception_as_a_crash():
+    """constriction's PanicException derives from BaseException: a crash to count, not an abort
+    of the run; tracemalloc is stopped whatever happens."""
+    import tracemalloc
+
+    class Panic(BaseException):
+        pass
+
+    def panic():
+        raise Panic("constriction panicked")
+
+    kind, out, _ = fuzz.outcome(panic, 10.0, 2**30)
+    assert kind.startswith("crash:Panic") and out is None
+    assert not tracemalloc.is_tracing()
+    with pytest.raises(KeyboardInterrupt):
+        fuzz.outcome(lambda: (_ for _ in ()).throw(KeyboardInterrupt()), 10.0, 2**30)
+    assert not tracemalloc.is_tracing()
 
 
 def test_fuzz_rejects_bad_case_count():
