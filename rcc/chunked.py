@@ -152,8 +152,10 @@ def compress(
         The channel for every chunk. Strings take the defaults (exact PFR; N = 2**16 for ORC and
         MRC); pass an instance for other settings, e.g. ``rcc.PFR(max_candidates=2**16)`` where
         D_inf is infinite (equal-variance Gaussians), or ``rcc.ORC(num_candidates=2**14)``, or
-        ``rcc.Hybrid(num_bins=M)`` (chunks of at most 64 coordinates). Any channel with a chunk
-        code (:meth:`rcc.channel.Channel.chunk_code`) works.
+        ``rcc.Hybrid(num_bins=M)`` (chunks of at most 64 coordinates; far fewer candidates, but
+        its bins cost about log2 M bits per coordinate, so it pays only where each coordinate
+        carries about that much KL or more). Any channel with a chunk code
+        (:meth:`rcc.channel.Channel.chunk_code`) works.
     seed : int in [0, 2**64)
         Shared-randomness seed (stored in the header).
     chunk_bits : float
