@@ -271,8 +271,9 @@ def decompress(blob, p: Distribution, *, max_elements: int = DEFAULT_MAX_ELEMENT
 
     Parameters
     ----------
-    blob : bytes or rcc.Message
-        The output of :func:`compress`, or its ``to_bytes()``.
+    blob : bytes, rcc.Message or rcc.Payload
+        The output of :func:`compress`, its ``to_bytes()`` or its ``headerless()`` form (no
+        checksum).
     p : rcc distribution
         The prior the blob was encoded with; it must broadcast to the blob's shape S. Its
         fingerprint is folded into the blob's checksum (:mod:`rcc.container`), so any other
@@ -303,7 +304,8 @@ def decompress(blob, p: Distribution, *, max_elements: int = DEFAULT_MAX_ELEMENT
         blob = blob.to_bytes()
     if not isinstance(p, Distribution):
         raise ValueError(f"p must be an rcc Distribution; got {type(p).__name__}")
-    return decode_payload(unpack(blob, "chunked", prior=p, max_elements=max_elements), p, max_elements=max_elements)
+    payload = blob if isinstance(blob, Payload) else unpack(blob, "chunked", prior=p, max_elements=max_elements)
+    return decode_payload(payload, p, max_elements=max_elements)
 
 
 def decode_payload(payload: Payload, p: Distribution, *, max_elements: int = DEFAULT_MAX_ELEMENTS) -> np.ndarray:

@@ -188,6 +188,9 @@ def test_compress_returns_a_message():
     assert msg.info["num_scored"] == int(msg.chunks.num_scored.sum())
     assert msg.num_bits + msg.overhead_bits == 8 * len(msg.to_bytes())
     assert rcc.decompress(msg, P).tobytes() == msg.sample.tobytes()
+    assert rcc.decompress(msg.headerless(), P).tobytes() == msg.sample.tobytes()
+    with pytest.raises(rcc.DecodeError, match="not 'chunked'"):
+        rcc.decompress(rcc.PFR().encode(Q, P, seed=1).headerless(), P)
 
 
 def test_deprecated_compress_keywords():
