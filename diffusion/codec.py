@@ -117,7 +117,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from rcc.coding import encode_varint
+from rcc.coding import encode_varint, guard, stream_bytes, stream_decoder
 
 from ._exact import (BLOCK_POINTS, _blocks, _blockwise, _fingerprint, _model64, _one_thread, _prior64, _step_seed,
                      _stream_seed, shared_z1)
@@ -179,31 +179,20 @@ def _encode_data(model64, z_0, x: np.ndarray) -> bytes:
     fam = constriction.stream.model.Categorical(perfect=False)
     for sl in reversed(_blocks(x.shape[0])):
         probs = _data_probs(model64, z_0[sl])
-        coder.encode_reverse(np.ascontiguousarray(x[sl].reshape(-1), dtype=np.int32), fam, probs)
-    words = coder.get_compressed().astype("<u4").tobytes()
-    # the last word is the most significant one: drop its zero high bytes (restored on decoding)
-    while words and words[-1] == 0:
-        words = words[:-1]
-    return words
+        symbols = np.ascontiguousarray(x[sl].reshape(-1), dtype=np.int32)
+        guard("entropy coding the data term", coder.encode_reverse, symbols, fam, probs, error=ValueError)
+    return stream_bytes(coder)
 
 
 def _decode_data(model64, z_0, words: bytes) -> np.ndarray:
     import constriction
 
-    if words and words[-1] == 0:
-        _raise("data-term stream ends in a zero byte (non-canonical): corrupted file")
-    words = bytes(words) + b"\x00" * (-len(words) % 4)
-    arr = np.frombuffer(words, dtype="<u4").astype(np.uint32)
+    coder = stream_decoder(words)
+    fam = constriction.stream.model.Categorical(perfect=False)
     out = []
-    try:
-        coder = constriction.stream.stack.AnsCoder(arr)
-        fam = constriction.stream.model.Categorical(perfect=False)
-        for sl in _blocks(z_0.shape[0]):
-            out.append(np.asarray(coder.decode(fam, _data_probs(model64, z_0[sl])), dtype=np.int64))
-    except BaseException as exc:  # constriction raises PanicException, not an Exception
-        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-            raise
-        _raise(f"data-term stream does not decode: {exc}")
+    for sl in _blocks(z_0.shape[0]):
+        probs = _data_probs(model64, z_0[sl])  # the network, outside the guard: its bugs are bugs
+        out.append(np.asarray(guard("decoding the data term", coder.decode, fam, probs), dtype=np.int64))
     if not coder.is_empty():
         _raise("data-term stream has bytes left over after decoding")
     return np.concatenate(out).reshape(z_0.shape).astype(np.uint8)

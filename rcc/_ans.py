@@ -30,11 +30,15 @@ the decoder reads in the natural order.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import constriction
 import numpy as np
 
-from .coding import BitReader, BitWriter
 from .errors import DecodeError
+
+if TYPE_CHECKING:  # annotations only: rcc.coding re-exports the stream helpers below
+    from .coding import BitReader, BitWriter
 
 __all__ = [
     "guard",

@@ -14,6 +14,13 @@ The codes, all most significant bit first through :class:`BitWriter` / :class:`B
 * the Zipf index code below; zigzag maps signed to unsigned integers (:func:`zigzag`);
 * LEB128 varints (byte-granular, the container header: :func:`encode_varint`).
 
+For callers that frame their own ANS streams (the diffusion file's data term), the stored form of
+a constriction ``AnsCoder`` stream is public here too: :func:`stream_bytes` (little-endian words,
+the top word without its zero high bytes), :func:`stream_decoder` (its inverse; a non-canonical
+form is a DecodeError) and :func:`guard` (wraps a constriction call: its ``PanicException`` is a
+BaseException and would escape ``except Exception``). They live in :mod:`rcc._ans`, the one
+entropy-coding layer.
+
 Index law of the Poisson functional representation (Li & El Gamal, "Strong functional
 representation lemma and applications to coding theorems", 2018): the index K >= 1 of the
 winning candidate is coded under a Zipf law P(K = k) ~ k^-(1 + 1/(kl + 1.53)). We code it in the
@@ -32,9 +39,13 @@ import math
 
 import numpy as np
 
+from ._ans import guard, stream_bytes, stream_decoder
 from .errors import DecodeError
 
 __all__ = [
+    "stream_bytes",
+    "stream_decoder",
+    "guard",
     "BitWriter",
     "BitReader",
     "write_truncated_binary",
