@@ -35,6 +35,12 @@ def check_prior(p, shape: tuple[int, ...], *, error: type[Exception] = ValueErro
     arguments, :class:`rcc.DecodeError` for a shape read from a stream) if p's shape does not
     broadcast to ``shape`` (broadcasting p up, never the sample).
     """
+    check_prior_shape(p, shape, error=error)
+    return p.broadcast_to(tuple(shape))
+
+
+def check_prior_shape(p, shape: tuple[int, ...], *, error: type[Exception] = ValueError) -> None:
+    """:func:`check_prior` without the broadcast: nothing of ``shape``'s size is allocated."""
     if not isinstance(p, Distribution):
         raise ValueError(f"p must be an rcc Distribution; got {type(p).__name__}")
     shape = tuple(shape)
@@ -49,7 +55,6 @@ def check_prior(p, shape: tuple[int, ...], *, error: type[Exception] = ValueErro
             f"the sample has shape {shape}; the prior has shape {p.shape}, which does not broadcast to it"
             + (" (another prior, or a corrupted stream)" if error is not ValueError else "")
         )
-    return p.broadcast_to(shape)
 
 
 def pair_kl_bits(q, p, **kwargs):

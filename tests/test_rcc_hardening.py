@@ -113,6 +113,30 @@ def test_max_elements_is_the_limit_and_can_be_raised():
     assert rcc.DEFAULT_MAX_ELEMENTS == 2**24 and "DEFAULT_MAX_ELEMENTS" in rcc.__all__
 
 
+@pytest.mark.parametrize("channel", [rcc.PFR(), rcc.ORC(num_candidates=16), rcc.UQ()])
+def test_a_blob_within_the_limit_with_a_bad_crc_allocates_nothing_of_its_shape(channel):
+    """A 20-byte blob declaring 2^24 elements (the limit) with a wrong CRC: the prior's
+    fingerprint is read from broadcast views, so the checksum fails before anything of the
+    declared size exists (before, 257 MiB were materialised first: a review finding)."""
+    blob = pack(Payload(channel.method, (10, 0), 1, (2**24,), b"\x80", 8))
+    blob = blob[:-4] + bytes(4)
+    assert len(blob) <= 24
+    tracemalloc.start()
+    try:
+        with pytest.raises(DecodeError, match="checksum"):
+            channel.decode(blob, rcc.Gaussian(0.0, 1.0))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * 2**20  # one float64 array of 2^24 elements is 128 MiB
+
+
+def test_fingerprint_from_views_equals_fingerprint_of_the_broadcast_prior():
+    for p, shape in [(rcc.Gaussian(0.0, 1.0), (1000,)), (rcc.Gaussian(np.arange(8.0), 2.0), (3, 8)),
+                     (rcc.Laplace(np.zeros((3, 1)), np.ones(5)), (3, 5)), (rcc.Gaussian(-0.0, 1.0), (70000,))]:
+        assert prior_fingerprint(p, shape) == prior_fingerprint(p.broadcast_to(shape))
+
+
 def test_version_1_blobs_are_refused_clearly():
     """Format 1 (no prior in the checksum) is refused by name, not by a checksum mismatch."""
     blob = bytearray(rcc.PFR().encode(rcc.Gaussian(0.5, 0.5), P, seed=1).to_bytes())
