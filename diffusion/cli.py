@@ -230,14 +230,15 @@ def _cmd_decompress(args) -> int:
     shown = _shown(args.input, "stdin")
     blob = _read_input(args.input)
     try:
-        hdr = codec.read_header(blob)
+        hdr = codec.read_header(blob, max_elements=args.max_elements or codec.DEFAULT_MAX_ELEMENTS)
     except ValueError as exc:
         raise UsageError(f"{shown}: {exc}") from None
     T = hdr["num_steps"]
     if args.steps is not None and args.steps > T:
         raise UsageError(f"--steps {args.steps}: {shown} has only {T} steps")
     model = _load_model(args, hdr["hierarchy"], T)  # default: the shipped model the header names
-    out = codec.decode(blob, model, num_steps=args.steps, reconstruct=True)
+    out = codec.decode(blob, model, num_steps=args.steps, reconstruct=True,
+                       max_elements=args.max_elements or codec.DEFAULT_MAX_ELEMENTS)
     if out.complete:
         _write_output(args.output, _npy_bytes(out.x))
         _say(args, f"decoded {out.x.shape[0]} points losslessly into {_shown(args.output, 'stdout')}")
@@ -367,6 +368,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--checkpoint", help="checkpoint file (default: the shipped one the file names)")
     d.add_argument("--steps", type=_int(1), metavar="K",
                    help="decode only the first K steps; write their denoised reconstruction")
+    d.add_argument("--max-elements", type=_int(1), default=None, metavar="N",
+                   help="refuse a file that declares more than N values (points x dimensions; default "
+                        "2^24): a decoder's work grows with it, so raise it only for files you trust")
     d.add_argument("-o", "--output", required=True,
                    help="output .npy (uint8 (N, 2): the data, or the denoised reconstruction of a prefix; - for stdout)")
     d.set_defaults(func=_cmd_decompress)

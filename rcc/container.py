@@ -60,8 +60,9 @@ __all__ = [
 MAGIC = b"RCC"
 #: Version 2 folds the prior fingerprint into the checksum (version 1 did not).
 FORMAT_VERSION = 2
-#: Default bound on the number of elements (shape product) a decoder accepts from a blob: 2**24,
-#: 128 MiB per float64 array. Raise it with the decoders' ``max_elements=`` keyword.
+#: Default bound on the number of elements (shape product) a decoder accepts from a blob: 2**24.
+#: A decode at the limit holds several float64 arrays of that size (UQ: about 1.2 GiB at peak)
+#: and its work grows with it; raise it with the decoders' ``max_elements=`` keyword.
 DEFAULT_MAX_ELEMENTS = 2**24
 METHODS = {"uq": 1, "pfr": 2, "orc": 3, "mrc": 4, "hybrid": 5, "uq_stream": 6, "chunked": 16}
 _METHOD_NAMES = {v: k for k, v in METHODS.items()}

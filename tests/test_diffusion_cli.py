@@ -303,3 +303,20 @@ def test_size_multiple_flag_and_its_deprecated_name(tmp_path, capsys, monkeypatc
         assert rc == 2 and err.endswith("rcc-diffusion: error: stopped\n")
         assert ("--size-step is deprecated; use --size-multiple" in err) == warned
     assert seen == [3, 3]
+
+
+def test_decompress_max_elements_refuses_before_any_work(tmp_path, capsys, rccd, no_work):
+    """A file of 32 x 2 values is refused by --max-elements 63 (one line, exit 2, no model loaded)."""
+    inp = tmp_path / "in.rccd"
+    inp.write_bytes(rccd)
+    rc, _, err = _run(["decompress", inp, "--max-elements", "63", "-o", tmp_path / "o.npy"], capsys)
+    assert rc == 2 and "max_elements=63" in err
+    _one_error_line(err)
+    assert not (tmp_path / "o.npy").exists()
+
+
+def test_decompress_max_elements_admits_the_file(tmp_path, capsys, rccd):
+    inp, out = tmp_path / "in.rccd", tmp_path / "o.npy"
+    inp.write_bytes(rccd)
+    rc, _, _ = _run(["decompress", inp, "--max-elements", "64", "-o", out], capsys)
+    assert rc == 0 and np.array_equal(np.load(out), data.swirl()[:POINTS])
