@@ -136,6 +136,7 @@ TARGETS = {
     "uq_stream": _uq_stream,
     "compress-pfr": _compress("compress-pfr", "pfr"),
     "compress-orc": _compress("compress-orc", ORC(num_candidates=2**10)),
+    "compress-hybrid": _compress("compress-hybrid", Hybrid(num_bins=4)),
 }
 
 
