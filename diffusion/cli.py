@@ -26,34 +26,11 @@ import shlex
 import sys
 from pathlib import Path
 
+from rcc.cli import UsageError, _check_output, _int, _machine, _Parser  # rcc's command-line conventions
+
 __all__ = ["main"]
 
 PROG = "rcc-diffusion"
-
-
-class UsageError(Exception):
-    """A user error found by the command line itself: one line on stderr, exit status 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse with gzip-style errors: one line ``rcc-diffusion: error: ...``, exit status 2."""
-
-    def error(self, message):
-        self.exit(2, f"{PROG}: error: {message}\n")
-
-
-def _int(minimum: int):
-    def parse(s: str) -> int:
-        try:
-            v = int(s)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {s!r}") from None
-        if v < minimum:
-            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {v}")
-        return v
-
-    parse.__name__ = f"integer >= {minimum}"
-    return parse
 
 
 def _float(positive: bool):
@@ -92,21 +69,6 @@ def _say(args, message: str) -> None:
 def _shown(name: str, std: str) -> str:
     """How a file name reads in a message (``-`` reads as stdin / stdout)."""
     return std if name == "-" else name
-
-
-def _check_output(name: str, force: bool) -> None:
-    """Refuse, before any work, an output that cannot or should not be written."""
-    if name == "-":
-        if sys.stdout.isatty() and not force:
-            raise UsageError("refusing to write binary data to a terminal (redirect stdout, or -f)")
-        return
-    path = Path(name)
-    if path.is_dir():
-        raise UsageError(f"{name} is a directory")
-    if path.exists() and not force:
-        raise UsageError(f"{name} already exists (use -f/--force to overwrite it)")
-    if not path.parent.is_dir():
-        raise UsageError(f"cannot write {name}: no directory {path.parent}")
 
 
 def _read_input(name: str) -> bytes:
@@ -262,13 +224,6 @@ def _cmd_report(args) -> int:
     _check_out_dir(args.out)
     run_report(out_dir=args.out, quick=args.quick, gaussian_channel=args.gaussian_channel, verbose=not args.quiet)
     return 0
-
-
-def _machine() -> str:
-    import os
-    import platform
-
-    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
 def _cmd_demo(args) -> int:

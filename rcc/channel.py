@@ -229,6 +229,22 @@ class Channel:
         coordinates; None if it takes it. Exact PFR refuses an infinite or too large D_inf."""
         return None
 
+    def prepare(self, q: Distribution, p: Distribution, seed) -> tuple[tuple[int, ...], int, float, float]:
+        """What every race-based ``encode`` starts with: check the pair and the seed, refuse the
+        pair (:meth:`refusal`, ValueError) and warn before a race expected to take more than about
+        30 s. Returns ``(shape, seed, kl_bits, dinf_bits)``."""
+        shape = check_pair(q, p)
+        seed = check_seed(seed)
+        kl = float(pair_kl_bits(q, p))
+        dinf = float(pair_dinf_bits(q, p))
+        d = int(np.prod(shape, dtype=np.int64))
+        reason = self.refusal(kl, dinf, d)
+        if reason is not None:
+            raise ValueError(reason)
+        expected = self.expected_candidates(kl, dinf, d)
+        warn_long_race(expected, expected * max(1, d), repr(self))
+        return shape, seed, kl, dinf
+
     def expected_candidates(self, kl: float, dinf: float, size: int) -> float:
         """About how many candidates a race on a pair (or chunk) of this KL and D_inf (bits) and
         ``size`` coordinates scores: the stopping rule's 2^D_inf, capped by the candidate budget
@@ -273,16 +289,7 @@ class SelectionChannel(Channel):
         race if it is expected to take more than about 30 s (expected candidates x d at ~10 ns
         per candidate-coordinate).
         """
-        shape = check_pair(q, p)
-        seed = check_seed(seed)
-        kl = float(pair_kl_bits(q, p))
-        dinf = float(pair_dinf_bits(q, p))
-        d = int(np.prod(shape, dtype=np.int64))
-        reason = self.refusal(kl, dinf, d)
-        if reason is not None:
-            raise ValueError(reason)
-        expected = self.expected_candidates(kl, dinf, d)
-        warn_long_race(expected, expected * max(1, d), repr(self))
+        shape, seed, kl, dinf = self.prepare(q, p, seed)
         pair = Pair(q, p)
         index, info = self.select(pair, seed, 0)
         params = self.index_params(kl)

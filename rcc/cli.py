@@ -27,10 +27,11 @@ class UsageError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse with gzip-style errors: one line ``rcc: error: ...``, exit status 2."""
+    """argparse with gzip-style errors: one line ``<program>: error: ...``, exit status 2
+    (shared with ``rcc-diffusion``)."""
 
     def error(self, message):
-        self.exit(2, f"{PROG}: error: {message}\n")
+        self.exit(2, f"{self.prog.split()[0]}: error: {message}\n")
 
 
 def _int(minimum: int):
@@ -48,8 +49,13 @@ def _int(minimum: int):
 
 
 def _check_output(name: str | None, force: bool) -> None:
-    """Refuse, before any work, an output file that cannot or should not be written."""
+    """Refuse, before any work, an output that cannot or should not be written (None: no output;
+    ``-``: stdout, refused on a terminal without ``force``)."""
     if name is None:
+        return
+    if name == "-":
+        if sys.stdout.isatty() and not force:
+            raise UsageError("refusing to write binary data to a terminal (redirect stdout, or -f)")
         return
     path = Path(name)
     if path.is_dir():

@@ -54,7 +54,7 @@ import math
 import numpy as np
 
 from . import _densities
-from ._checks import check_pair, pair_dinf_bits, pair_kl_bits, warn_long_race
+from ._checks import check_pair, pair_dinf_bits
 from ._densities import GAUSSIAN, LAPLACE, UNIFORM
 from ._chunk_codes import HybridCode
 from ._hybrid_kernels import hybrid_candidate, hybrid_score_batch
@@ -73,7 +73,7 @@ from .coding import (
 from .container import DEFAULT_MAX_ELEMENTS, Message, Payload, check_payload, prior_fingerprint
 from .distributions import Distribution
 from .errors import DecodeError
-from .random import DOMAIN_HYBRID, DOMAIN_SELECT, check_seed, seed_key, uniforms
+from .random import DOMAIN_HYBRID, DOMAIN_SELECT, seed_key, uniforms
 
 __all__ = ["Hybrid"]
 
@@ -302,19 +302,11 @@ class Hybrid(Channel):
     def encode(self, q: Distribution, p: Distribution, seed: int) -> Message:
         """Send one sample of q given the shared prior p (see the class docstring for ``info``)."""
         shape = check_pair(q, p)
-        seed = check_seed(seed)
         d = int(np.prod(shape, dtype=np.int64))
-        if d > MAX_DIM:
+        if d > MAX_DIM:  # before any per-coordinate work
             raise ValueError(f"Hybrid takes pairs of at most {MAX_DIM} coordinates; got shape {shape} (use rcc.compress)")
+        shape, seed, kl, dinf = self.prepare(q, p, seed)
         m = self.num_bins
-        kl = float(pair_kl_bits(q, p))
-        dinf = float(pair_dinf_bits(q, p))
-        reason = self.refusal(kl, dinf, d)
-        if reason is not None:
-            raise ValueError(reason)
-        expected = self.expected_candidates(kl, dinf, d)
-        warn_long_race(expected, expected * max(1, d), repr(self))
-
         pair = Pair(q, p)
         (kbins, index), info = self.select(pair, seed, 0)
         params = self.index_params(max(0.0, kl - d * math.log2(m) + info["integer_entropy_bits"]))
