@@ -22,7 +22,9 @@ from .gaussian import GaussianDiffusion
 from .hierarchy import Hierarchy
 from .models import FourierMLP
 from .schedules import LinearGamma
+from .space import DataSpace, image_space, swirl_space
 from .uniform import UniformDiffusion
+from .unet import UNet
 
 __all__ = [
     "make",
@@ -33,6 +35,8 @@ __all__ = [
     "GaussianDiffusion",
     "UniformDiffusion",
     "FourierMLP",
+    "UNet",
+    "DataSpace",
     "LinearGamma",
 ]
 
@@ -68,6 +72,9 @@ def _check_bool(name: str, value) -> bool:
     return bool(value)
 
 
+DATA = ("swirl", "images")
+
+
 def make(
     hierarchy: str = "uniform",
     steps: int = 5,
@@ -77,6 +84,8 @@ def make(
     num_layers: int = 2,
     gamma_min: float = -13.3,
     gamma_max: float = 5.0,
+    data: str = "swirl",
+    channels=(24, 48, 96),
     **kwargs,
 ) -> Hierarchy:
     """Build a diffusion hierarchy; ``hierarchy`` ("gaussian" | "uniform") is the one switch.
@@ -92,7 +101,13 @@ def make(
     learned_schedule : bool
         Learn gamma's end points (VDM's learned linear schedule) or keep them fixed.
     hidden, num_layers : int
-        Denoiser MLP width and depth (paper: 512 x 2).
+        Swirl: denoiser MLP width and depth (paper: 512 x 2).
+    data : str
+        "swirl" (2-D points, S = (2,), :class:`FourierMLP`) or "images" (8-bit RGB, S = (3, H, W),
+        :class:`UNet`); fixes the data space (:mod:`diffusion.space`).
+    channels : (int, int, int)
+        Images: the UNet's widths at full, half and quarter resolution (default 24, 48, 96:
+        about 0.6 M parameters).
     gamma_min, gamma_max : float
         Initial gamma(0), gamma(1).
     **kwargs
@@ -111,16 +126,22 @@ def make(
     gamma_min, gamma_max = _check_real("gamma_min", gamma_min), _check_real("gamma_max", gamma_max)
     if not gamma_min < gamma_max:
         raise ValueError(f"gamma_min must be below gamma_max, got {gamma_min!r} and {gamma_max!r}")
-    den = FourierMLP(
-        dim=2,
-        hidden=hidden,
-        num_layers=num_layers,
-        learned_scale=learned_variance,
-        gamma_range=(gamma_min, gamma_max),
-    )
+    if not isinstance(data, str) or data not in DATA:
+        raise ValueError(f"data must be one of {DATA}, got {data!r}")
+    if data == "swirl":
+        den = FourierMLP(dim=2, hidden=hidden, num_layers=num_layers, learned_scale=learned_variance,
+                         gamma_range=(gamma_min, gamma_max))
+        space = swirl_space()
+    else:
+        if not isinstance(channels, (tuple, list)) or len(channels) != 3:
+            raise ValueError(f"channels must be three widths, got {channels!r}")
+        channels = tuple(_check_int("channels", c, minimum=1, maximum=1024) for c in channels)
+        den = UNet(channels, learned_scale=learned_variance, gamma_range=(gamma_min, gamma_max))
+        space = image_space()
     sched = LinearGamma(gamma_min, gamma_max, learned=learned_schedule)
     return HIERARCHIES[hierarchy](
-        steps, learned_variance=learned_variance, denoiser=den, schedule=sched, **kwargs
+        steps, learned_variance=learned_variance, denoiser=den, schedule=sched, data_mean=space.mean,
+        data_std=space.std, **kwargs
     )
 
 
@@ -131,15 +152,15 @@ def load_checkpoint(path, **kwargs):
     return load_model(path, **kwargs)
 
 
-def load_pretrained(hierarchy: str = "uniform", steps: int = 5):
-    """Load a shipped checkpoint from ``diffusion/checkpoints`` (EMA weights, eval mode).
+def load_pretrained(hierarchy: str = "uniform", steps: int = 5, data: str = "swirl"):
+    """Load a shipped checkpoint of (data, hierarchy, T) from ``diffusion/checkpoints`` (EMA weights, eval mode).
 
     ``steps`` must be an int (numpy ints too); a hierarchy or T that does not ship is a
     ValueError listing what ships (:func:`diffusion.train.shipped_checkpoints`).
     """
     from .train import load_pretrained as _lp
 
-    return _lp(hierarchy, steps)
+    return _lp(hierarchy, steps, data)
 
 
 def demo(*args, **kwargs):

@@ -19,27 +19,33 @@ from .distributions import GaussianStep, LogisticUniformStep
 
 #: Grid the prior parameters that feed a coder are rounded to (see "Determinism" in diffusion.codec).
 _GRID = 2.0**-32
-#: The float64 model runs on blocks of this many points (rows), so its activations stay small
-#: (hidden 512: 64 MiB a layer); a file of at most BLOCK_POINTS points is one block.
-BLOCK_POINTS = 2**14
+#: The float64 model runs on blocks of rows (examples) of about this many values, so its
+#: activations stay small (swirl: 2^14 points, hidden 512: 64 MiB a layer); a row larger than
+#: that (a photo) is a block of its own.
+BLOCK_ELEMENTS = 2**15
 #: Shared randomness: the file's seed feeds nothing directly; every stream is Philox
 #: (:mod:`rcc.random`) under a seed derived from it by ``rcc.random.derive_seed(seed, path...)``.
 _PATH_Z1, _PATH_STREAM, _PATH_STEP = 0, 1, 2
 
 
-def _blocks(n: int) -> list[slice]:
-    return [slice(a, min(a + BLOCK_POINTS, n)) for a in range(0, n, BLOCK_POINTS)]
+def _rows_per_block(row_size: int) -> int:
+    return max(1, BLOCK_ELEMENTS // max(1, int(row_size)))
+
+
+def _blocks(n: int, row_size: int = 1) -> list[slice]:
+    """Slices of ``n`` rows of ``row_size`` values each, about ``BLOCK_ELEMENTS`` values a block."""
+    k = _rows_per_block(row_size)
+    return [slice(a, min(a + k, n)) for a in range(0, n, k)]
 
 
 def _blockwise(fn, z: torch.Tensor, *rest):
-    """``fn(z, *rest)`` on blocks of ``BLOCK_POINTS`` rows of z (and of each tensor in ``rest``
-    with as many rows), joined again: a step distribution (fields (N, D)) or a tensor."""
-    n = z.shape[0]
-    if n <= BLOCK_POINTS:
+    """``fn(z, *rest)`` on blocks of rows of z (:func:`_blocks`; and of each tensor in ``rest``
+    with as many rows), joined again: a step distribution (fields (N, *S)) or a tensor."""
+    n, k = z.shape[0], _rows_per_block(z[0].numel())
+    if n <= k:
         return fn(z, *rest)
-    parts = [fn(z[a : a + BLOCK_POINTS], *(r[a : a + BLOCK_POINTS] if torch.is_tensor(r) and r.dim() and r.shape[0] == n
-                                            else r for r in rest))
-             for a in range(0, n, BLOCK_POINTS)]
+    parts = [fn(z[a : a + k], *(r[a : a + k] if torch.is_tensor(r) and r.dim() and r.shape[0] == n else r for r in rest))
+             for a in range(0, n, k)]
     if torch.is_tensor(parts[0]):
         return torch.cat(parts)
     joined = {}
@@ -85,18 +91,19 @@ def _fingerprint(model) -> int:
 
 
 def _shared_uniforms(seed: int, shape: tuple[int, ...]) -> np.ndarray:
-    """Uniforms in (0, 1), float64 of ``shape`` (N, D), from shared randomness: row n is
-    ``rcc.random.uniforms(seed, DOMAIN_CANDIDATE, 0, n, D)`` (Philox4x32-10, 53 bits each), so a
-    point's noise depends on its row alone, not on N. Computed in blocks of ``BLOCK_POINTS`` rows."""
-    n, d = shape
+    """Uniforms in (0, 1), float64 of ``shape`` (N, *S), from shared randomness: row n (its
+    D = prod S values in C order) is ``rcc.random.uniforms(seed, DOMAIN_CANDIDATE, 0, n, D)``
+    (Philox4x32-10, 53 bits each), so an example's noise depends on its row alone, not on N.
+    Computed in blocks of rows (:func:`_blocks`)."""
+    n, d = int(shape[0]), int(np.prod(shape[1:], dtype=np.int64))
     out = np.empty((n, d))
-    for sl in _blocks(n):
+    for sl in _blocks(n, d):
         out[sl] = rcc.random.uniforms(seed, rcc.random.DOMAIN_CANDIDATE, 0, np.arange(sl.start, sl.stop), d)
-    return out
+    return out.reshape(tuple(shape))
 
 
 def _shared_normals(seed: int, shape: tuple[int, ...]) -> np.ndarray:
-    """Standard normals, float64 of ``shape`` (N, D): scipy's inverse normal CDF ``ndtri`` of
+    """Standard normals, float64 of ``shape`` (N, *S): scipy's inverse normal CDF ``ndtri`` of
     :func:`_shared_uniforms` (never numpy's ziggurat, which eats a variable number of draws)."""
     from scipy.special import ndtri
 
@@ -104,7 +111,7 @@ def _shared_normals(seed: int, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def shared_z1(seed: int, shape: tuple[int, ...]) -> np.ndarray:
-    """The file's first latent z_1 ~ N(0, I), float64 ``shape`` (N, D): :func:`_shared_normals`
+    """The file's first latent z_1 ~ N(0, I), float64 ``shape`` (N, *S): :func:`_shared_normals`
     under ``rcc.random.derive_seed(seed, 0)``; it costs no bits."""
     return _shared_normals(rcc.random.derive_seed(seed, _PATH_Z1), shape)
 

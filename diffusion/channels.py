@@ -1,10 +1,12 @@
 """The rcc channels a diffusion step goes through (``channel=`` of :func:`diffusion.codec.encode`):
 "ideal", "uq" (one :class:`rcc.UQStream` for all steps), "pfr" / "orc" / "mrc" (``rcc.compress``
-per step). Each turns a step's pair (q, p) into bytes of the file and the decoder's sample;
-:func:`make_channel` builds one by name."""
+per step). All implement one streaming protocol, :class:`StepChannel` (push per step, finish;
+pop per step, finish), which turns each step's pair (q, p) into bytes of the file and the
+decoder's sample; :func:`make_channel` builds one by name."""
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -12,12 +14,12 @@ import torch
 import rcc
 from rcc.coding import encode_varint
 
-from ._exact import _shared_normals, _shared_uniforms
+from ._exact import _shared_normals, _shared_uniforms, _step_seed, _stream_seed
 from ._framing import CHECK_BYTES, _is_int, _put_varint, _raise, _Reader, _Truncated
 from .distributions import GaussianStep, LogisticUniformStep, UniformStep
 from .metrics import sample_lean
 
-__all__ = ["make_channel", "IdealChannel", "UQChannel", "ChunkedChannel", "CHANNELS", "DEFAULT_CHUNK_BITS",
+__all__ = ["make_channel", "StepChannel", "StepBytes", "IdealChannel", "UQChannel", "ChunkedChannel", "CHANNELS", "DEFAULT_CHUNK_BITS",
            "DEFAULT_LAYOUT", "DEFAULT_SIZE_MULTIPLE", "DEFAULT_HEADROOM_BITS", "DEFAULT_NUM_CANDIDATES"]
 
 CHANNELS = ("ideal", "uq", "pfr", "orc", "mrc")
@@ -51,41 +53,109 @@ def _check_num_candidates(num_candidates):
     return num_candidates
 
 
-class _Channel:
+class StepChannel:
+    """The protocol every step channel implements: the T steps of a file go through one channel
+    object as a stream.
+
+    Encoder: :meth:`start` once, :meth:`push` once per step (in sending order, i = T .. 1; it
+    returns the decoder's sample, flat float64, and leaves diagnostics in ``last_info``), then
+    :meth:`finish`, which returns the channel's part of the file as :class:`StepBytes`.
+
+    Decoder: :meth:`read_header` (the header fields), :meth:`read_steps` (locates every step a
+    file, or a prefix of one, holds), :meth:`pop` once per step, and :meth:`finish_decode` after
+    all T steps of a complete file.
+
+    File layout of the channel's part (format 6): the header fields (in the file header), a
+    prelude, then per step its bytes followed by its 2-byte check (written by the codec).
+    """
+
     name = "base"
     #: True when the file's step bytes are the cost; False when the cost is the KL (ideal)
     counts_bytes = True
 
-    def encode(self, q, p, seed: int) -> tuple[bytes, np.ndarray]:  # pragma: no cover
+    # ---- encoder
+    def start(self, seed: int, num_steps: int, size: int) -> None:
+        """Begin a file: shared ``seed`` (the file's), T, and ``size`` values per step."""
+        self.seed, self.num_steps, self.size = int(seed), int(num_steps), int(size)
+        self.last_info: dict = {}
+
+    def push(self, q, p, i: int) -> np.ndarray:  # pragma: no cover - abstract
+        """Send step ``i``'s sample of q under p; returns it, flat float64 (size,)."""
         raise NotImplementedError
 
-    def decode(self, payload: bytes, p, seed: int, size: int) -> np.ndarray:  # pragma: no cover
+    def finish(self) -> "StepBytes":  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def header(self) -> bytes:
-        """Channel parameters the file header carries (after the common fields); called after
-        every step was encoded."""
-        return b""
+    # ---- decoder
+    def read_header(self, r: "_Reader") -> None:
+        """Read the header fields :meth:`finish` wrote (``StepBytes.header``)."""
 
-    def record(self, payload) -> bytes:
-        """The bytes of a step record (after :meth:`header`) for what :meth:`encode` returned."""
-        return payload
+    def read_steps(self, r: "_Reader", seed: int, num_steps: int, size: int) -> list[tuple[int, int]]:  # pragma: no cover
+        """From ``r.pos`` (the prelude) on: the (start, end) offsets of the bytes of each whole
+        step (its check follows at ``end``) that ``r``'s bytes hold, in order; ``r.pos`` is left
+        after the prelude. Prepares :meth:`pop`."""
+        raise NotImplementedError
 
-    def read_header(self, r) -> None:
-        """Read what :meth:`header` wrote."""
+    def pop(self, p, i: int) -> np.ndarray:  # pragma: no cover - abstract
+        """The next step's sample under prior p, flat float64 (size,)."""
+        raise NotImplementedError
+
+    def finish_decode(self) -> None:
+        """After all T steps of a complete file: check that the channel's bytes end cleanly."""
 
 
-class IdealChannel(_Channel):
+@dataclass
+class StepBytes:
+    """A channel's part of the file: ``header`` (fields of the file header), ``prelude`` (bytes
+    before the first step, counted with step 1), ``steps`` (each step's bytes, in sending order)
+    and ``bits`` (uq: each step's share of the stream in bits, finer than its bytes; else None)."""
+
+    header: bytes
+    prelude: bytes
+    steps: list
+    bits: np.ndarray | None = None
+
+
+def _scan_framed(r: "_Reader", num_steps: int) -> list[tuple[int, int]]:
+    """Steps framed as ``varint len, len bytes, check``: the (start, end) of each whole one."""
+    out = []
+    try:
+        for _ in range(num_steps):
+            start = r.pos
+            n = r.varint()
+            r.take(n)
+            end = r.pos
+            r.take(CHECK_BYTES)
+            out.append((start, end))
+    except _Truncated:
+        pass
+    return out
+
+
+def _unframe(buf: bytes) -> bytes:
+    """The record inside ``varint len, record`` (lengths were checked by :func:`_scan_framed`)."""
+    r = _Reader(buf, len(buf))
+    n = r.varint()
+    return r.take(n)
+
+
+class IdealChannel(StepChannel):
     """Samples q exactly from shared randomness and reports KL[q || p] as its cost (reference).
 
-    The payload is the float64 sample itself (so files round-trip), not a code.
+    A step's bytes are ``varint len`` and the float64 sample itself (so files round-trip), not a
+    code; its cost is the KL, counted, not written. Step i's noise is Philox under
+    ``derive_seed(seed, 2, i)``.
     """
 
     name = "ideal"
     counts_bytes = False
 
-    def encode(self, q, p, seed):
-        shape = tuple(q.loc.shape)
+    def start(self, seed, num_steps, size):
+        super().start(seed, num_steps, size)
+        self._records = []
+
+    def push(self, q, p, i):
+        shape, seed = tuple(q.loc.shape), _step_seed(self.seed, i)
         if isinstance(q, GaussianStep):
             z = q.sample(torch.as_tensor(_shared_normals(seed, shape), dtype=q.loc.dtype))
         elif isinstance(q, UniformStep):
@@ -93,69 +163,76 @@ class IdealChannel(_Channel):
         else:  # pragma: no cover
             raise ValueError(f"ideal channel cannot sample {type(q).__name__}")
         s = z.detach().to(torch.float64).numpy().ravel()
-        return s.astype("<f8").tobytes(), s
+        self._records.append(encode_varint(8 * s.size) + s.astype("<f8").tobytes())
+        return s
 
-    def decode(self, payload, p, seed, size):
-        if len(payload) != 8 * size:
-            _raise(f"ideal-channel step holds {len(payload)} bytes, expected {8 * size}")
+    def finish(self):
+        return StepBytes(b"", b"", self._records)
+
+    def read_steps(self, r, seed, num_steps, size):
+        self.seed, self.size, self._blob = int(seed), int(size), r.buf
+        self._spans = _scan_framed(r, num_steps)
+        r.pos = self._spans[0][0] if self._spans else r.pos
+        self._k = 0
+        return self._spans
+
+    def pop(self, p, i):
+        a, b = self._spans[self._k]
+        self._k += 1
+        payload = _unframe(self._blob[a:b])
+        if len(payload) != 8 * self.size:
+            _raise(f"ideal-channel step holds {len(payload)} bytes, expected {8 * self.size}")
         return np.frombuffer(payload, dtype="<f8").astype(np.float64)
 
 
-class UQChannel(_Channel):
+class UQChannel(StepChannel):
     """``rcc.UQStream``: universal quantisation of every UQDM step in one ANS stream (exact;
     cost = index entropy under p, plus one stream's framing per file).
 
     The cell width Delta is known to the decoder (it comes from the schedule), so it is passed
     as ``width=`` and never sent; the logistic prior always uses UQ's table mode (no side
     information per step). The file keeps only the stream payload (the ANS words): method,
-    parameters, seed and shape are implied (:meth:`rcc.UQStreamDecoder.from_top`).
+    parameters, seed and shape are implied (:meth:`rcc.UQStreamDecoder.from_top`). The stream's
+    seed is ``derive_seed(seed, 1)``; push k's dither is its Philox chunk k.
 
-    Encoder: ``start(seed)``, ``encode(q, p, seed)`` per step (returns ``(b"", sample)``),
-    ``finish()`` -> the stream record. Decoder: ``read_record(reader, seed, T, size)``,
-    ``decode(b"", p, seed, size)`` per step, ``finish_decode()`` after all T.
+    Layout: the prelude is varint L (payload bytes) and T - 1 varints (the stream words that
+    steps 1..k need, as increments: ``rcc.UQStream.pop_words``); the stream payload is stored
+    back to front (the top of the stack, which holds the first steps, first) and cut where each
+    step's words end, so step k's bytes are the part of the payload that steps 1..k need beyond
+    steps 1..k-1 (the last step's run to the payload's end).
     """
 
     name = "uq"
-    streaming = True
-
-    def __init__(self):
-        self._enc = self._dec = None
 
     @staticmethod
     def _width(q) -> np.ndarray:
         return q.delta.detach().to(torch.float64).expand_as(q.loc).numpy().ravel()
 
-    def start(self, seed: int) -> None:
-        self._enc = rcc.UQStream(seed=int(seed))
+    def start(self, seed, num_steps, size):
+        super().start(seed, num_steps, size)
+        self._enc = rcc.UQStream(seed=_stream_seed(self.seed))
 
-    def encode(self, q, p, seed):
+    def push(self, q, p, i):
         if not isinstance(q, UniformStep) or not isinstance(p, LogisticUniformStep):
             raise ValueError("the 'uq' channel needs the uniform hierarchy (UniformStep, LogisticUniformStep)")
         sample = self._enc.push(q.to_rcc(), p.to_rcc(), width=self._width(q))
         self.last_info = {"info_bits": float(self._enc.push_info[-1]["info_bits"])}
-        return b"", np.asarray(sample, dtype=np.float64).ravel()
+        return np.asarray(sample, dtype=np.float64).ravel()
 
-    def finish(self) -> tuple[bytes, bytes, list, np.ndarray]:
-        """The stream record in two parts and each step's share of it in bits (the ANS stream's
-        growth while coding the step, plus an equal part of the framing).
-
-        Returns ``(table, payload, need, bits)``: ``table`` is varint L (payload bytes) and T - 1
-        varints (the stream words needed to decode steps 1..k, as increments:
-        ``rcc.UQStream.pop_words``; step T needs them all); ``payload`` is the stream payload
-        back to front, so that the top of the stack, which holds the first steps, comes first;
-        ``need[k - 1]`` is how many leading bytes of ``payload`` decode steps 1..k. The file puts
-        the per-step checks between the two.
-        """
+    def finish(self):
         payload = self._enc.payload
-        table = bytearray()
-        _put_varint(table, len(payload))
+        prelude = bytearray()
+        _put_varint(prelude, len(payload))
         words = self._enc.pop_words  # the last step needs the whole stream: not sent
         for v in np.diff(np.concatenate([[0], words[:-1]])):
-            _put_varint(table, int(v))
+            _put_varint(prelude, int(v))
         need = self._need(len(payload), words)
+        top = payload[::-1]
+        steps = [top[a:b] for a, b in zip([0] + need[:-1], need)]
+        # each step's share in bits: the stream's growth while coding it, plus an equal part of the framing
         bits = self._enc.push_bits
-        bits += (8.0 * (len(table) + len(payload)) - bits.sum()) / max(len(bits), 1)
-        return bytes(table), payload[::-1], need, bits
+        bits += (8.0 * (len(prelude) + len(payload)) - bits.sum()) / max(len(bits), 1)
+        return StepBytes(b"", bytes(prelude), steps, bits)
 
     @staticmethod
     def _need(length: int, words) -> list[int]:
@@ -164,15 +241,7 @@ class UQChannel(_Channel):
         short = -length % 4
         return [min(length, 4 * int(w) - short) for w in words]
 
-    def read_record(self, r: "_Reader", seed: int, num_steps: int, size: int) -> dict:
-        """Read the stream record from ``r``: all of it, or the part a file prefix holds.
-
-        Returns ``table`` (the (start, end) offsets of L and the word table), ``checks`` (T
-        2-byte checks), ``payload_start`` (offset of the stored payload), ``need`` (payload bytes
-        for steps 1..k) and ``held`` (how many steps the bytes present decode). Makes the
-        stream decoder when ``held`` > 0. A record cut short in its table or checks holds 0 steps.
-        """
-        start = r.pos
+    def read_steps(self, r, seed, num_steps, size):
         try:
             length = r.varint()
             total, words = -(-length // 4), [0]
@@ -180,36 +249,47 @@ class UQChannel(_Channel):
                 words.append(words[-1] + r.varint())
                 if words[-1] > total:
                     _raise("bad step-stream table: corrupted file")
-            table_end = r.pos
-            raw = r.take(CHECK_BYTES * num_steps)
         except _Truncated:
-            return {"held": 0}
-        checks = [raw[j : j + CHECK_BYTES] for j in range(0, len(raw), CHECK_BYTES)]
+            return []
         need = self._need(length, words[1:] + [total])
-        payload_start = r.pos
-        have = min(length, r.end - r.pos)
-        top = r.take(have)[::-1]
-        held = sum(n <= have for n in need)
-        if held:
+        after_prelude = r.pos
+        spans, top = [], bytearray()
+        try:
+            for a, b in zip([0] + need[:-1], need):
+                start = r.pos
+                seg = r.take(b - a)
+                r.take(CHECK_BYTES)
+                top += seg
+                spans.append((start, start + len(seg)))
+        except _Truncated:
+            pass
+        r.pos = after_prelude
+        self._complete = len(spans) == num_steps
+        if spans:
             try:
-                self._dec, _ = rcc.UQStreamDecoder.from_top(top, length, int(seed), int(num_steps), int(num_steps) * int(size))
+                self._dec, _ = rcc.UQStreamDecoder.from_top(bytes(top[::-1]), length, _stream_seed(seed), int(num_steps),
+                                                            int(num_steps) * int(size),
+                                                            max_elements=max(1, int(num_steps) * int(size)))
             except ValueError as exc:
                 _raise(f"the step stream does not decode: {exc}")
             if self._dec is None:
-                held = 0
-        return {"table": (start, table_end), "checks": checks, "payload_start": payload_start, "need": need,
-                "held": held, "complete": have == length}
+                spans = []
+        return spans
 
-    def decode(self, payload, p, seed, size):
+    def pop(self, p, i):
         return np.asarray(self._dec.pop(p.to_rcc(), width=self._width(p)), dtype=np.float64).ravel()
 
-    def finish_decode(self) -> None:
-        self._dec.finish()
+    def finish_decode(self):
+        try:
+            self._dec.finish()
+        except ValueError as exc:
+            _raise(f"the step stream does not end cleanly: {exc}")
 
 
-class ChunkedChannel(_Channel):
+class ChunkedChannel(StepChannel):
     """``rcc.compress`` / ``rcc.decompress`` with ``method`` in pfr | orc | mrc, chunked across
-    all N * D coordinates of a step (``chunk_bits`` of KL per chunk on average).
+    all values of a step (``chunk_bits`` of KL per chunk on average); step i's candidates come
+    from ``derive_seed(seed, 2, i)``.
 
     ``layout`` (``rcc.compress(layout=)``): "even" (default), equal-size chunks, no sizes sent;
     "kl", chunks closed where their KL reaches ``chunk_bits``, sizes sent in multiples of
@@ -225,10 +305,13 @@ class ChunkedChannel(_Channel):
     ``DEFAULT_NUM_CANDIDATES[method]``. ``headroom_bits`` (PFR only) also cuts chunk c's race at
     2^ceil(KL_c + headroom_bits) candidates, so chunks of high KL get more candidates and the
     bias stays about even across chunks. Truncated chunks are counted per step
-    (``num_truncated``): their samples are slightly biased towards the prior. Each step is an
-    ``rcc.compress`` message in its headerless form (:class:`rcc.Payload`): the file keeps its
-    payload bits and payload and the parameters that differ from the steps' common ones (in the
-    file header); method, seed and shape are implied, and :func:`rcc.decode` decodes it.
+    (``num_truncated``): their samples are slightly biased towards the prior.
+
+    Layout: the header fields are the container parameters every step shares (varint count, then
+    the values: the longest common prefix of the steps' ``rcc.Payload.params``); a step's bytes
+    are ``varint len`` and its record: varint payload bits, varint e, the e parameters after the
+    common ones, the payload bytes. Each step is an ``rcc.compress`` message in its headerless
+    form (:class:`rcc.Payload`: method, seed and shape implied), decoded by :func:`rcc.decode`.
     """
 
     def __init__(self, method: str = "pfr", chunk_bits: float = DEFAULT_CHUNK_BITS,
@@ -253,22 +336,22 @@ class ChunkedChannel(_Channel):
             self.method = rcc.PFR(n, headroom_bits=headroom_bits)
         else:
             self.method = {"orc": rcc.ORC, "mrc": rcc.MRC}[method](num_candidates=n)
-        self.params = None  # the parameters common to all steps (set by header / read_header)
-        self._step_params = []
+        self.params = None  # the parameters common to all steps (set by finish / read_header)
 
-    def encode(self, q, p, seed):
-        """One step through ``rcc.compress``: returns its headerless :class:`rcc.Payload` (made
-        into a record by :meth:`record` once :meth:`header` knows the steps' common parameters)
-        and the sample."""
+    def start(self, seed, num_steps, size):
+        super().start(seed, num_steps, size)
+        self._payloads = []
+
+    def push(self, q, p, i):
         if not isinstance(q, GaussianStep) or not isinstance(p, GaussianStep):
             raise ValueError(f"the {self.name!r} channel needs the Gaussian hierarchy")
         qr, pr = q.to_rcc(), p.to_rcc()
-        msg = rcc.compress(qr, pr, method=self.method, seed=seed, chunk_bits=self.chunk_bits, layout=self.layout,
-                           size_multiple=self.size_multiple)
+        msg = rcc.compress(qr, pr, method=self.method, seed=_step_seed(self.seed, i), chunk_bits=self.chunk_bits,
+                           layout=self.layout, size_multiple=self.size_multiple)
         payload = msg.headerless()
         sample = np.asarray(msg.sample, dtype=np.float64).ravel()
         lean, lean_se = sample_lean(sample, qr.loc, qr.scale, pr.loc)
-        self._step_params.append(payload.params)
+        self._payloads.append(payload)
         self.last_info = {
             "payload_bits": payload.num_bits,
             "num_chunks": int(msg.info["num_chunks"]),
@@ -280,33 +363,40 @@ class ChunkedChannel(_Channel):
             "chunk_kl_sd": float(np.std(msg.chunks.kl_bits)),
             "chunk_kl_p99": float(np.percentile(msg.chunks.kl_bits, 99)),
         }
-        return payload, sample
+        return sample
 
-    def header(self) -> bytes:
-        """The container parameters every step shares (``params``: after encoding, the longest
-        common prefix of the steps' ``Payload.params``): varint count, then the values."""
-        if self._step_params:
-            common = list(self._step_params[0])
-            for params in self._step_params[1:]:
-                n = next((j for j, (a, b) in enumerate(zip(common, params)) if a != b), min(len(common), len(params)))
-                del common[n:]
-            self.params = tuple(common)
-        return encode_varint(len(self.params)) + b"".join(encode_varint(v) for v in self.params)
+    def finish(self):
+        common = list(self._payloads[0].params) if self._payloads else []
+        for pl in self._payloads[1:]:
+            n = next((j for j, (a, b) in enumerate(zip(common, pl.params)) if a != b), min(len(common), len(pl.params)))
+            del common[n:]
+        self.params = tuple(common)
+        header = encode_varint(len(self.params)) + b"".join(encode_varint(v) for v in self.params)
+        steps = []
+        for pl in self._payloads:
+            extra = pl.params[len(self.params):]
+            rec = (encode_varint(pl.num_bits) + encode_varint(len(extra))
+                   + b"".join(encode_varint(v) for v in extra) + pl.data)
+            steps.append(encode_varint(len(rec)) + rec)
+        return StepBytes(header, b"", steps)
 
-    def read_header(self, r: "_Reader") -> None:
+    def read_header(self, r):
         n = r.varint()
         if n > _MAX_PARAMS:
             _raise(f"bad chunked-channel parameter count {n}")
         self.params = tuple(r.varint() for _ in range(n))
 
-    def record(self, payload) -> bytes:
-        """A step's record (after :meth:`header`): varint payload bits, varint e and the e
-        parameters after the common ones, the payload bytes."""
-        extra = payload.params[len(self.params):]
-        return (encode_varint(payload.num_bits) + encode_varint(len(extra))
-                + b"".join(encode_varint(v) for v in extra) + payload.data)
+    def read_steps(self, r, seed, num_steps, size):
+        self.seed, self.size, self._blob = int(seed), int(size), r.buf
+        start = r.pos
+        self._spans = _scan_framed(r, num_steps)
+        r.pos, self._k = start, 0
+        return self._spans
 
-    def decode(self, record, p, seed, size):
+    def pop(self, p, i):
+        a, b = self._spans[self._k]
+        self._k += 1
+        record = _unframe(self._blob[a:b])
         r = _Reader(record, len(record))
         bits, n = r.varint(), r.varint()
         if len(self.params) + n > _MAX_PARAMS:
@@ -315,14 +405,14 @@ class ChunkedChannel(_Channel):
         data = r.take(len(record) - r.pos)
         if len(data) != (bits + 7) // 8:
             _raise(f"step payload holds {len(data)} bytes for {bits} bits")
-        payload = rcc.Payload(_COMPRESS_METHOD, self.params + extra, int(seed), (int(size),), data, bits)
+        payload = rcc.Payload(_COMPRESS_METHOD, self.params + extra, _step_seed(self.seed, i), (self.size,), data, bits)
         return np.asarray(rcc.decode(payload, p.to_rcc()), dtype=np.float64).ravel()
 
 
 def make_channel(name: str, chunk_bits: float = DEFAULT_CHUNK_BITS, num_candidates: int | None = None,
                  size_multiple: int | str = DEFAULT_SIZE_MULTIPLE,
                  headroom_bits: float | None = DEFAULT_HEADROOM_BITS, layout: str = DEFAULT_LAYOUT, *,
-                 size_step=None) -> _Channel:
+                 size_step=None) -> StepChannel:
     """Channel by name: "ideal", "uq", or an ``rcc.compress`` method ("pfr", "orc", "mrc").
 
     ``num_candidates``: None (the method's default) or an int >= 1; ValueError otherwise.

@@ -123,13 +123,19 @@ def _cmd_train(args) -> int:
         _check_output(args.export, args.force)
     if args.state is not None and Path(args.state).exists() and not (args.resume or args.force):
         raise UsageError(f"{args.state} already exists (--resume continues it, -f/--force starts over)")
+    if args.init is not None and not Path(args.init).is_file():
+        raise UsageError(f"--init {args.init}: no such file")
+    images = args.data == "images"
     command = "rcc-diffusion " + " ".join(shlex.quote(a) for a in args._argv)
     _, info = train(
         hierarchy=args.hierarchy,
         steps=args.steps,
         iters=args.iters,
-        batch_size=args.batch_size,
-        lr=args.lr,
+        batch_size=args.batch_size or (32 if images else 512),
+        lr=args.lr or (1e-3 if images else 2e-3),
+        data=args.data,
+        init=args.init,
+        max_minutes=args.max_minutes,
         seed=args.seed,
         learned_variance=args.learned_variance,
         learned_schedule=args.learned_schedule,
@@ -142,8 +148,9 @@ def _cmd_train(args) -> int:
         command=command,
     )
     _say(args,
-         f"{args.hierarchy} T={args.steps}: EMA NELBO on seed-0 swirl {info['nelbo_bpd']:.4f} bits/dim "
-         f"after {info['iterations']} iterations ({info['wall_seconds']:.0f} s); "
+         f"{args.hierarchy} T={args.steps}: EMA NELBO on the {info['nelbo_on']} {info['nelbo_bpd']:.4f} bits/dim "
+         f"after {info['iterations']} iterations ({info['wall_seconds']:.0f} s"
+         f"{', stopped early by --max-minutes' if info['stopped_early'] else ''}); "
          f"gamma(0), gamma(1) = {info['gamma_endpoints'][0]:.3f}, {info['gamma_endpoints'][1]:.3f}")
     return 0
 
@@ -279,9 +286,14 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a hierarchy on swirl (CPU)", parents=[common])
     t.add_argument("--hierarchy", choices=["gaussian", "uniform"], default="uniform")
     t.add_argument("--steps", type=_int(1), default=5, help="number of diffusion steps T")
+    t.add_argument("--data", choices=["swirl", "images"], default="swirl",
+                   help="swirl points, or 32 x 32 crops of the training photos (default swirl)")
     t.add_argument("--iters", type=_int(1), default=6000)
-    t.add_argument("--batch-size", type=_int(1), default=512)
-    t.add_argument("--lr", type=_float(positive=True), default=2e-3)
+    t.add_argument("--batch-size", type=_int(1), default=None, help="default 512 (swirl) / 32 (images)")
+    t.add_argument("--lr", type=_float(positive=True), default=None, help="default 2e-3 (swirl) / 1e-3 (images)")
+    t.add_argument("--init", metavar="CHECKPOINT", help="warm start from this checkpoint (same network, any T)")
+    t.add_argument("--max-minutes", type=_float(positive=True), default=None,
+                   help="stop early (state and export written) after this much wall time")
     t.add_argument("--seed", type=_int(0), default=0)
     t.add_argument("--learned-variance", type=_bool, default=True)
     t.add_argument("--learned-schedule", type=_bool, default=True)

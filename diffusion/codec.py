@@ -3,7 +3,8 @@ file format, the data term, :func:`encode` and :func:`decode`, the progressive r
 The channels are :mod:`diffusion.channels`, the measures :mod:`diffusion.metrics`, and what both
 sides compute bit for bit (float64 model, prior grid, shared randomness) ``diffusion._exact``.
 
-Data flow (one file for the whole set; x is uint8 (N, D))::
+Data flow (one file for the whole set; x is uint8 (N, *S): N swirl points of S = (2,), or one
+photo (3, H, W), which :func:`encode` takes as N = 1; D = prod S)::
 
     z_1 ~ N(0, I)  from shared randomness (seed; see below)                 [0 bits]
     for i = T .. 1:                                                         [step i]
@@ -36,28 +37,30 @@ normal CDF of ``rcc.random.uniforms(., DOMAIN_CANDIDATE, 0, n, D)``, so it does 
 :func:`shared_z1`), the ``uq`` channel's one :class:`rcc.UQStream` under ``derive_seed(seed, 1)``,
 and step i's channel (``rcc.compress``, the ideal channel's noise) under ``derive_seed(seed, 2, i)``.
 
-File layout, version 5 (integers are LEB128 varints, fixed-size fields little endian; every
+File layout, version 6 (integers are LEB128 varints, fixed-size fields little endian; every
 header field costs real bits, so it is lean; docs/format.md has it byte by byte)::
 
     bytes      field
     2          b"RD"
-    1          flags: version (5) << 4 | hierarchy (gaussian 0, uniform 1) << 3 | channel code
-    varints    T, N, D, seed            steps, points, dimensions, shared seed (< 2^63)
+    1          flags: version (6) << 4 | hierarchy (gaussian 0, uniform 1) << 3 | channel code
+    varints    T, r, N, S_1 .. S_r, seed   steps, rank of S, the data's shape (N, *S), shared seed
     [pfr/orc/mrc only: varint count;  count varints: the rcc.Payload parameters common to all
                steps (their longest common prefix)]
     2          header check h = CRC32(fingerprint || every byte above) mod 2^16
-    --- the T steps, in sending order (i = T .. 1) ---
-    uq:        varint L                 bytes of the rcc.UQStream payload
-               T - 1 varints            stream words needed for steps 1..k < T, as increments
-               2 T                      the per-step checks c_1 .. c_T (2 bytes each)
-               L                        the stream payload, back to front (top of the stack first)
-    others:    T x ( varint len, len bytes of step record, 2 bytes check c_k )
-               pfr/orc/mrc record: varint payload_bits, varint e, e varints (the step's
-               parameters after the common ones), ceil(payload_bits / 8) bytes of payload
-               ideal record: the sample, N * D float64
+    --- the channel's prelude (uq: varint L, the stream payload's bytes, and T - 1 varints, the
+        stream words steps 1..k < T need, as increments; others: nothing) ---
+    --- the T steps, in sending order (i = T .. 1), each: its bytes, then its 2-byte check c_k ---
+    uq:        the stream payload stored back to front (top of the stack first), cut where the
+               words each step needs end
+    pfr/orc/mrc: varint len, then the record: varint payload_bits, varint e, e varints (the
+               step's parameters after the common ones), ceil(payload_bits / 8) bytes of payload
+    ideal:     varint len, the sample as N * D float64
     --- then ---
     rest       data-term ANS words (zero high bytes of the top word dropped)
     4          CRC32 of fingerprint (4 bytes) + every byte before it
+
+Every channel implements one streaming protocol (:class:`diffusion.channels.StepChannel`: push
+per step, finish; pop per step, finish), so the codec has one code path for all of them.
 
 Per-step check (16 bits): ``c_k = CRC32(fingerprint || the file's first prefix_bytes[k - 1]
 bytes with the check fields left out || z_k) mod 2^16``, where ``z_k`` is the latent after step
@@ -93,7 +96,7 @@ into the file's CRC: decoding with another model is an error, not garbage.
 Bounds: a header that declares more than ``max_elements`` values (N * D; default
 ``DEFAULT_MAX_ELEMENTS`` = 2^24) is refused before anything is allocated, and every length read
 from the file is checked against the bytes present. The model is run on blocks of
-``BLOCK_POINTS`` points, so memory stays bounded; the work of a decoder is proportional to N * D
+rows of about ``BLOCK_ELEMENTS`` values (a photo is one block: the UNet sees it whole), so memory stays bounded; the work of a decoder is proportional to N * D
 (one network pass per step for every point), so lower ``max_elements`` for untrusted files.
 
 Determinism: every parameter of a prior that feeds a coder is computed by a float64 copy of the
@@ -117,10 +120,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from rcc.coding import encode_varint, guard, stream_bytes, stream_decoder
+from rcc.coding import guard, stream_bytes, stream_decoder
 
-from ._exact import (BLOCK_POINTS, _blocks, _blockwise, _fingerprint, _model64, _one_thread, _prior64, _step_seed,
-                     _stream_seed, shared_z1)
+from ._exact import BLOCK_ELEMENTS, _blocks, _blockwise, _fingerprint, _model64, _one_thread, _prior64, shared_z1
 from ._framing import CHECK_BYTES, CodecError, _Checks, _crc, _is_int, _put_varint, _raise, _Reader, _Truncated
 from .channels import (CHANNELS, DEFAULT_CHUNK_BITS, DEFAULT_HEADROOM_BITS, DEFAULT_LAYOUT,  # noqa: F401 (re-exported)
                        DEFAULT_NUM_CANDIDATES, DEFAULT_SIZE_MULTIPLE, _renamed, make_channel)
@@ -143,7 +145,7 @@ __all__ = [
 ]
 
 MAGIC = b"RD"
-VERSION = 5  # 5: shared noise from rcc.random (Philox) under derive_seed; 4: a 16-bit check per step
+VERSION = 6  # 6: data of any shape (N, *S) and one step layout for every channel; 5: Philox shared noise
 _HIER = {"gaussian": 0, "uniform": 1}
 _HIER_INV = {v: k for k, v in _HIER.items()}
 _CHAN = {name: k for k, name in enumerate(CHANNELS)}
@@ -153,6 +155,7 @@ _CHAN = {name: k for k, name in enumerate(CHANNELS)}
 DEFAULT_MAX_ELEMENTS = 2**24
 MAX_ELEMENTS = 2**28
 MAX_STEPS = 2**16
+MAX_RANK = 8
 
 
 # ---------------------------------------------------------------- arguments
@@ -163,23 +166,31 @@ def _check_seed(seed) -> int:
 
 
 # ---------------------------------------------------------------- data term
-def _data_probs(model64, z_0: torch.Tensor) -> np.ndarray:
-    """``p(x | z_0)`` as float64 (n*D, 256) for a block of n points, rows normalised, C-contiguous."""
-    lp = model64.data_log_probs(z_0)
-    probs = torch.exp(lp).reshape(-1, lp.shape[-1]).numpy()
-    return np.ascontiguousarray(probs, dtype=np.float64)
+def _data_blocks(shape) -> list[slice]:
+    """Flat element slices of data of ``shape`` (C order) the data term is coded in."""
+    n = int(np.prod(shape, dtype=np.int64))
+    return [slice(a, min(a + BLOCK_ELEMENTS, n)) for a in range(0, n, BLOCK_ELEMENTS)]
+
+
+def _data_probs(model64, z_flat: torch.Tensor, shape, sl: slice) -> np.ndarray:
+    """``p(x | z_0)`` of the elements ``sl`` of the flattened data (shape ``shape``) as float64
+    (n, 256), rows normalised, C-contiguous."""
+    grid = model64.space.flat_grid(shape, sl.start, sl.stop)
+    lp = model64.data_log_probs(z_flat[sl], grid)
+    return np.ascontiguousarray(torch.exp(lp).numpy(), dtype=np.float64)
 
 
 def _encode_data(model64, z_0, x: np.ndarray) -> bytes:
-    """x (N, D) under ``p(x | z_0)``, one ANS stream, coded block by block of points (last block
-    first: a stack), so that the (n*D, 256) table of one block is all that is held."""
+    """x (N, *S) under ``p(x | z_0)``, one ANS stream, coded in blocks of ``BLOCK_ELEMENTS``
+    elements (last block first: a stack), so that one block's (n, 256) table is all that is held."""
     import constriction
 
     coder = constriction.stream.stack.AnsCoder()
     fam = constriction.stream.model.Categorical(perfect=False)
-    for sl in reversed(_blocks(x.shape[0])):
-        probs = _data_probs(model64, z_0[sl])
-        symbols = np.ascontiguousarray(x[sl].reshape(-1), dtype=np.int32)
+    z_flat, x_flat = z_0.reshape(-1), x.reshape(-1)
+    for sl in reversed(_data_blocks(x.shape)):
+        probs = _data_probs(model64, z_flat, x.shape, sl)
+        symbols = np.ascontiguousarray(x_flat[sl], dtype=np.int32)
         guard("entropy coding the data term", coder.encode_reverse, symbols, fam, probs, error=ValueError)
     return stream_bytes(coder)
 
@@ -189,13 +200,13 @@ def _decode_data(model64, z_0, words: bytes) -> np.ndarray:
 
     coder = stream_decoder(words)
     fam = constriction.stream.model.Categorical(perfect=False)
-    out = []
-    for sl in _blocks(z_0.shape[0]):
-        probs = _data_probs(model64, z_0[sl])  # the network, outside the guard: its bugs are bugs
+    shape, z_flat, out = tuple(z_0.shape), z_0.reshape(-1), []
+    for sl in _data_blocks(shape):
+        probs = _data_probs(model64, z_flat, shape, sl)  # the network, outside the guard: its bugs are bugs
         out.append(np.asarray(guard("decoding the data term", coder.decode, fam, probs), dtype=np.int64))
     if not coder.is_empty():
         _raise("data-term stream has bytes left over after decoding")
-    return np.concatenate(out).reshape(z_0.shape).astype(np.uint8)
+    return np.concatenate(out).reshape(shape).astype(np.uint8)
 
 
 # ---------------------------------------------------------------- results
@@ -209,10 +220,12 @@ class EncodeResult:
         The file.
     channel, hierarchy : str
     num_points, dim, num_steps : int
+        N, D = prod S, T.
+    shape : tuple
+        The data's shape (N, *S).
     step_bytes : list[int]
-        Bytes of each step's record (length prefix included, check excluded), in sending order
-        (i = T .. 1). For ``uq`` (one stream for all steps) the stream record's bytes (L, word
-        table, payload) split by ``step_bits_real``, rounded so that they add up to the record.
+        Bytes of each step (check excluded), in sending order (i = T .. 1); the channel's
+        prelude (uq: the payload length and word table) is counted with the first step.
     check_bytes : int
         Bytes of the header check and the per-step checks (2 each, 2 (T + 1) in all): what the
         integrity of prefixes costs.
@@ -239,7 +252,7 @@ class EncodeResult:
         short), ``size_multiple``, the bias diagnostic ``lean`` / ``lean_se``
         (:func:`sample_lean`) and the spread of the chunks' KL (``chunk_kl_sd``, ``chunk_kl_p99``).
     latents : list[np.ndarray]
-        The latent after each step, float64 (N, D): what a decoder of the first k steps holds.
+        The latent after each step, float64 (N, *S): what a decoder of the first k steps holds.
     prefix_bytes : list[int] (T,)
         Entry k-1: how many leading bytes of ``blob`` hold the first k steps, checks included
         (``decode(blob[:n], model)`` decodes and verifies them): the progressive rate.
@@ -254,6 +267,7 @@ class EncodeResult:
     step_bytes: list
     data_bytes: int
     header_bytes: int
+    shape: tuple
     kl_bits: np.ndarray
     data_nll_bits: float
     step_seconds: np.ndarray
@@ -296,10 +310,10 @@ class EncodeResult:
 class DecodeResult:
     """What :func:`decode` returns.
 
-    ``x`` is the lossless data (uint8 (N, D)) when all steps and the data term were decoded
-    (``complete``), else None. ``z`` is the latest latent (float64 (N, D)) after
+    ``x`` is the lossless data (uint8 (N, *S)) when all steps and the data term were decoded
+    (``complete``), else None. ``z`` is the latest latent (float64 (N, *S)) after
     ``steps_decoded`` steps of ``num_steps`` (T), each verified by its check. The
-    reconstructions (uint8 (N, D)) are filled when ``reconstruct=True``. ``bits_read``: bits of
+    reconstructions (uint8 (N, *S)) are filled when ``reconstruct=True``. ``bits_read``: bits of
     the file the decoded steps (and data term) occupy.
     """
 
@@ -326,12 +340,12 @@ def _header_check(fingerprint: int, head: bytes) -> bytes:
     return struct.pack("<H", _crc(fingerprint, head) & 0xFFFF)
 
 
-def _head(hierarchy: str, channel: str, T: int, N: int, D: int, seed: int, ch) -> bytes:
+def _head(hierarchy: str, channel: str, T: int, shape: tuple[int, ...], seed: int, extra: bytes) -> bytes:
     head = bytearray(MAGIC)
     head.append(VERSION << 4 | _HIER[hierarchy] << 3 | _CHAN[channel])
-    for v in (T, N, D, seed):
+    for v in (T, len(shape) - 1, *shape, seed):
         _put_varint(head, v)
-    return bytes(head + ch.header())
+    return bytes(head + extra)
 
 
 @torch.no_grad()
@@ -341,14 +355,16 @@ def encode(
     headroom_bits: float | None = DEFAULT_HEADROOM_BITS, layout: str = DEFAULT_LAYOUT, progress: bool = False,
     *, size_step=None,
 ) -> EncodeResult:
-    """Compress ``x`` (uint8 (N, D)) losslessly with ``model``, every step through ``channel``.
+    """Compress ``x`` (uint8 (N, *S), or one image (3, H, W)) losslessly with ``model``, every step
+    through ``channel``.
 
     Parameters
     ----------
     model : Hierarchy
         A trained hierarchy (its float64 copy does the work).
-    x : array-like uint8 (N, D)
-        At most ``MAX_ELEMENTS`` values (a decoder accepts ``DEFAULT_MAX_ELEMENTS`` by default).
+    x : array-like uint8 (N, *S)
+        S must fit the model's data space (swirl (2,); images (3, H, W), any H and W: the UNet is
+        fully convolutional and sees the whole image); one image (3, H, W) is taken as N = 1. At most ``MAX_ELEMENTS`` values (a decoder accepts ``DEFAULT_MAX_ELEMENTS`` by default).
     channel : str
         "uq" (uniform hierarchy), "pfr" / "orc" / "mrc" (Gaussian; ``rcc.compress``), or "ideal";
         default "uq" for uniform and "pfr" for Gaussian.
@@ -383,71 +399,53 @@ def encode(
                       headroom_bits=headroom_bits, layout=layout)
     seed = _check_seed(seed)
     x = np.asarray(x)
-    if x.ndim != 2 or x.shape[1] != model.dim:
-        raise ValueError(f"x must have shape (N, {model.dim}), got {x.shape}")
+    if x.ndim == model.event_rank and model.event_rank > 1:
+        x = x[None]  # one image (3, H, W): a batch of one
+    shape = model.space.check_shape(x.shape)
     if x.dtype != np.uint8:
         raise ValueError(f"x must be uint8, got {x.dtype}")
-    N, D, T = x.shape[0], x.shape[1], model.num_steps
-    if N * D > MAX_ELEMENTS or N < 1:
-        raise ValueError(f"x must hold between 1 and {MAX_ELEMENTS} values, got {N * D}")
+    N, D, T = shape[0], int(np.prod(shape[1:])), model.num_steps
+    if N * D > MAX_ELEMENTS:
+        raise ValueError(f"x must hold at most {MAX_ELEMENTS} values, got {N * D}")
     fp = _fingerprint(model)
     kl_bits = np.zeros(T)
     secs = np.zeros(T)
-    records, step_info, latents = [], [], []
-    streaming = getattr(ch, "streaming", False)
-    if streaming:
-        ch.start(_stream_seed(seed))
+    step_info, latents = [], []
+    ch.start(seed, T, N * D)
     bar = tqdm(total=T, desc=f"encode {hierarchy} T={T} {channel}", unit="step", file=sys.stderr,
                disable=not progress, leave=False)
     with _one_thread(), bar:
         m = _model64(model)
         f = m.encode_data(x)
-        z = torch.as_tensor(shared_z1(seed, (N, D)))
+        z = torch.as_tensor(shared_z1(seed, shape))
         for k, i in enumerate(range(T, 0, -1)):
             t0 = time.perf_counter()
             p = _prior64(m, z, i)
             q = _blockwise(lambda zb, fb: m.posterior(zb, fb, i), z, f)
             kl_bits[k] = float(m.step_kl(q, p).sum()) / np.log(2.0)
-            payload, sample = ch.encode(q, p, _step_seed(seed, i))
-            if not streaming:
-                records.append(payload)
-            z = torch.as_tensor(sample.reshape(N, D))
-            latents.append(sample.reshape(N, D))
+            sample = ch.push(q, p, i)
+            z = torch.as_tensor(sample.reshape(shape))
+            latents.append(z.numpy())
             secs[k] = time.perf_counter() - t0
-            info = dict(getattr(ch, "last_info", {}))
+            info = dict(ch.last_info)
             step_info.append(info)
             if "num_chunks" in info:
                 bar.set_postfix(chunks=info["num_chunks"], candidates=info["num_scored"], refresh=True)
             bar.update()
-        head = _head(hierarchy, channel, T, N, D, seed, ch)
-        records = [encode_varint(len(rec)) + rec for rec in map(ch.record, records)]
+        t0 = time.perf_counter()
+        sb = ch.finish()
+        secs[-1] += time.perf_counter() - t0
+        head = _head(hierarchy, channel, T, shape, seed, sb.header)
         checks = _Checks(fp, head)
-        body = bytearray()
-        step_bits_real = None
-        if streaming:
-            t0 = time.perf_counter()
-            table, payload, need, step_bits_real = ch.finish()
-            secs[-1] += time.perf_counter() - t0
-            checks.feed(table)
-            done = 0
-            body += table
-            for n, zk in zip(need, latents):
-                checks.feed(payload[done:n])
-                done = n
-                body += checks.check(zk)
-            body += payload
-            prefix_bytes = [len(head) + CHECK_BYTES + len(table) + CHECK_BYTES * T + n for n in need]
-            # whole bytes per step: rounded cumulative shares (they sum to the record's bytes)
-            ends = np.round(np.cumsum(step_bits_real) / 8.0).astype(np.int64)
-            ends[-1] = len(table) + len(payload)
-            step_bytes = np.diff(np.concatenate([[0], ends])).tolist()
-        else:
-            prefix_bytes = []
-            for rec, zk in zip(records, latents):
-                checks.feed(rec)
-                body += rec + checks.check(zk)
-                prefix_bytes.append(len(head) + CHECK_BYTES + len(body))
-            step_bytes = [len(rec) for rec in records]
+        checks.feed(sb.prelude)
+        body = bytearray(sb.prelude)
+        prefix_bytes = []
+        for rec, zk in zip(sb.steps, latents):
+            checks.feed(rec)
+            body += rec + checks.check(zk)
+            prefix_bytes.append(len(head) + CHECK_BYTES + len(body))
+        step_bytes = [len(rec) for rec in sb.steps]
+        step_bytes[0] += len(sb.prelude)
         nll = float(m.data_nll(z, x).sum()) / np.log(2.0)
         words = _encode_data(m, z, x)
     out = bytearray(head) + _header_check(fp, head) + body + words
@@ -462,13 +460,14 @@ def encode(
         step_bytes=[int(b) for b in step_bytes],
         data_bytes=len(words),
         header_bytes=len(head) + 4,
+        shape=shape,
         kl_bits=kl_bits,
         data_nll_bits=nll,
         step_seconds=secs,
         counts_bytes=ch.counts_bytes,
         step_info=step_info,
         latents=latents,
-        step_bits_real=step_bits_real,
+        step_bits_real=sb.bits,
         prefix_bytes=[int(b) for b in prefix_bytes],
         check_bytes=CHECK_BYTES * (T + 1),
     )
@@ -483,9 +482,9 @@ def _check_max_elements(max_elements) -> int:
 def read_header(blob: bytes, *, max_elements: int = DEFAULT_MAX_ELEMENTS) -> dict:
     """Parse a file's header (a complete file or a prefix of one; no CRC check).
 
-    Returns a dict: ``hierarchy``, ``channel``, ``num_steps`` (T), ``num_points`` (N), ``dim``
-    (D), ``seed``. Raises ``rcc.DecodeError`` on a bad header, or one that declares more than
-    ``max_elements`` values (N * D).
+    Returns a dict: ``hierarchy``, ``channel``, ``num_steps`` (T), ``shape`` ((N, *S)),
+    ``num_points`` (N), ``dim`` (D = prod S), ``seed``. Raises ``rcc.DecodeError`` on a bad header,
+    or one that declares more than ``max_elements`` values (N * D).
     """
     max_elements = _check_max_elements(max_elements)
     blob = bytes(blob)
@@ -499,34 +498,26 @@ def read_header(blob: bytes, *, max_elements: int = DEFAULT_MAX_ELEMENTS) -> dic
         _raise(f"unsupported format version {version} (this reader knows {VERSION})")
     if h not in _HIER_INV or c >= len(CHANNELS):
         _raise(f"unknown hierarchy code {h} or channel code {c}")
-    T, N, D, seed = r.varint(), r.varint(), r.varint(), r.varint()
-    if not (1 <= T <= MAX_STEPS and N >= 1 and D >= 1):
-        _raise(f"bad shape in header: T={T}, N={N}, D={D}")
-    if N * D > max_elements:
-        _raise(f"the file declares N * D = {N} * {D} = {N * D} values, more than max_elements={max_elements}")
+    T, rank = r.varint(), r.varint()
+    if not (1 <= T <= MAX_STEPS and 1 <= rank <= MAX_RANK):
+        _raise(f"bad header: T={T}, rank of S={rank}")
+    shape, total = [], 1
+    for _ in range(rank + 1):
+        n = r.varint()
+        total *= n
+        if n < 1:
+            _raise(f"bad shape in header: an empty axis after {tuple(shape)}")
+        if total > max_elements:
+            _raise(f"the file declares data of shape {tuple(shape) + (n,)}..., more than "
+                   f"max_elements={max_elements} values")
+        shape.append(n)
+    seed = r.varint()
     if seed >= 2**63:
         _raise(f"bad seed {seed} in header")
-    hdr = dict(hierarchy=_HIER_INV[h], channel=CHANNELS[c], num_steps=T, num_points=N, dim=D, seed=seed)
+    hdr = dict(hierarchy=_HIER_INV[h], channel=CHANNELS[c], num_steps=T, shape=tuple(shape), num_points=shape[0],
+               dim=total // shape[0], seed=seed)
     hdr["_offset"] = r.pos
     return hdr
-
-
-def _scan_records(r: _Reader, T: int) -> list[tuple[int, int, int]]:
-    """The (record start, payload start, payload end) of each whole step record (check included)
-    that ``r``'s bytes hold, from ``r.pos`` on; ``r.pos`` is left unchanged."""
-    pos, out = r.pos, []
-    try:
-        for _ in range(T):
-            start = r.pos
-            n = r.varint()
-            a = r.pos
-            r.take(n)
-            r.take(CHECK_BYTES)
-            out.append((start, a, a + n))
-    except _Truncated:
-        pass
-    r.pos = pos
-    return out
 
 
 @torch.no_grad()
@@ -578,11 +569,17 @@ def decode(
     hdr = read_header(blob, max_elements=max_elements)
     if model is None:
         _raise("a model is needed to decode (see diffusion.load_pretrained)")
-    T, N, D, seed = hdr["num_steps"], hdr["num_points"], hdr["dim"], hdr["seed"]
-    if hdr["hierarchy"] != model.kind or T != model.num_steps or D != model.dim:
+    T, shape, seed = hdr["num_steps"], hdr["shape"], hdr["seed"]
+    N, D = hdr["num_points"], hdr["dim"]
+    try:
+        model.space.check_shape(shape)
+        fits = True
+    except ValueError:
+        fits = False
+    if hdr["hierarchy"] != model.kind or T != model.num_steps or not fits:
         _raise(
-            f"file was made by a {hdr['hierarchy']} hierarchy with T={T}, D={D}; "
-            f"the model given is {model.kind} with T={model.num_steps}, D={model.dim}"
+            f"file was made by a {hdr['hierarchy']} hierarchy with T={T} on data of shape {shape}; the model "
+            f"given is {model.kind} with T={model.num_steps} for data (B, *S) with S = {model.space.describe()}"
         )
     if num_steps is not None and num_steps > T:
         raise ValueError(f"num_steps must be in [0, {T}] (the file's T), got {num_steps!r}")
@@ -596,70 +593,54 @@ def decode(
         ch.read_header(r)
         head_end = r.pos
         check = r.take(CHECK_BYTES)
-    except _Truncated:  # nothing verifies N, D or the seed: no work on them
+    except _Truncated:  # nothing verifies the shape or the seed: no work on them
         _raise(f"the {len(blob)} bytes end inside the file's header (before its check): they hold no step")
     if check != _header_check(fp, blob[:head_end]):
         _raise("the header fails its check: the file is corrupted, or was made with another model")
-    streaming = getattr(ch, "streaming", False)
-    if streaming:
-        rec = ch.read_record(r, _stream_seed(seed), T, N * D)
-        held = rec["held"]
-    else:
-        spans = _scan_records(r, T)
-        held = len(spans)
-    if complete and (held < T or (streaming and not rec["complete"])):
+    prelude_start = r.pos
+    spans = ch.read_steps(r, seed, T, N * D)
+    held = len(spans)
+    if complete and held < T:
         _raise(f"the file's steps end early ({held} of {T} steps): corrupted file")
     k_max = held if num_steps is None else num_steps
-    steps_end = (rec["payload_start"] + rec["need"][-1] if streaming else spans[-1][2] + CHECK_BYTES) if held == T else 0
+    steps_end = spans[-1][1] + CHECK_BYTES if held == T else 0
     damaged_tail = num_steps is None and held == T and not complete and len(blob) > steps_end
     if k_max > held:
         _raise(f"file truncated: its {len(blob)} bytes hold {held} of the {T} steps, not {k_max}")
     x = None
-    checks = _Checks(fp, blob[:head_end]) if k_max else None
+    checks = _Checks(fp, blob[:head_end])
+    pos = spans[0][0] if spans else r.pos
+    checks.feed(blob[prelude_start:pos])
     with _one_thread():
         m = _model64(model)
-        z = torch.as_tensor(shared_z1(seed, (N, D)))
-        if streaming and k_max:
-            checks.feed(blob[slice(*rec["table"])])
-        done = 0
+        z = torch.as_tensor(shared_z1(seed, shape))
         for k, i in enumerate(range(T, T - k_max, -1)):
             p = _prior64(m, z, i)
-            if streaming:
-                payload, a = b"", rec["payload_start"]
-                checks.feed(blob[a + done : a + rec["need"][k]])
-                done, expect = rec["need"][k], rec["checks"][k]
-                r.pos = a + done
-            else:
-                start, a, b = spans[k]
-                payload, expect = blob[a:b], blob[b : b + CHECK_BYTES]
-                checks.feed(blob[start:b])
-                r.pos = b + CHECK_BYTES
+            a, b = spans[k]
+            checks.feed(blob[a:b])
+            pos = b + CHECK_BYTES
             try:
-                sample = ch.decode(payload, p, _step_seed(seed, i), N * D)
+                sample = ch.pop(p, i)
             except CodecError:
                 raise
             except ValueError as exc:
                 _raise(f"step {k + 1} (i={i}) does not decode: {exc}")
             if sample.shape != (N * D,) or not np.all(np.isfinite(sample)):
                 _raise(f"step {k + 1} (i={i}) decoded to a bad sample")
-            z = torch.as_tensor(sample.reshape(N, D))
-            if checks.check(z.numpy()) != expect:
+            z = torch.as_tensor(sample.reshape(shape))
+            if checks.check(z.numpy()) != blob[b:pos]:
                 _raise(f"step {k + 1} (i={i}) fails its check: the file is corrupted, or the model or its "
                        "float arithmetic differs from the encoder's" + (" (the file's CRC32 is intact)" if complete else ""))
         if damaged_tail:  # the steps check out (so the model is right), the file's CRC does not
             _raise(f"the file holds all {T} steps, but the bytes after them fail the file's CRC32: its data "
                    f"term is corrupted or truncated (num_steps={T}, or rcc-diffusion decompress --steps {T}, decodes the steps alone)")
         if complete and num_steps is None:
-            if streaming:
-                try:
-                    ch.finish_decode()
-                except ValueError as exc:
-                    _raise(f"the step stream does not end cleanly: {exc}")
-                r.pos = rec["payload_start"] + rec["need"][-1]
+            ch.finish_decode()
+            r.pos = pos
             x = _decode_data(m, z, r.take(end - r.pos))
         res = DecodeResult(
             x=x, z=z.numpy().copy(), steps_decoded=k_max, num_steps=T, hierarchy=hdr["hierarchy"],
-            channel=hdr["channel"], complete=x is not None, bits_read=8 * (len(blob) if x is not None else r.pos),
+            channel=hdr["channel"], complete=x is not None, bits_read=8 * (len(blob) if x is not None else pos),
         )
         if reconstruct:
             res.denoised, res.ancestral, res.flow = reconstructions(m, z, T - k_max, recon_seed)
@@ -670,19 +651,19 @@ def decode(
 def reconstructions(model, z: torch.Tensor, level: int, seed: int = 0):
     """Progressive reconstructions from ``z = z_{t_level}`` (level = T - steps decoded).
 
-    Returns uint8 (N, D) arrays ``(denoised, ancestral, flow)``:
+    Returns uint8 (N, *S) arrays ``(denoised, ancestral, flow)``:
 
     * denoised: the denoiser's posterior mean ``x_hat(z_t)`` rounded to the value grid
       (at level 0, the argmax of ``p(x | z_0)``);
     * ancestral: sample ``p(z_s | z_t)`` down to z_0 (seeded), then argmax of ``p(x | z_0)``;
     * flow: the deterministic probability-flow (DDIM) path down to z_0, then the argmax.
 
-    Runs on blocks of ``BLOCK_POINTS`` points (one seeded generator across them).
+    Runs on blocks of rows (one seeded generator across them).
     """
     m = model
     z = torch.as_tensor(z, dtype=m.dtype)
     gen = torch.Generator().manual_seed(int(seed))
-    parts = [_reconstruct_block(m, z[sl], level, gen) for sl in _blocks(z.shape[0])]
+    parts = [_reconstruct_block(m, z[sl], level, gen) for sl in _blocks(z.shape[0], z[0].numel())]
     return tuple(np.concatenate(p) for p in zip(*parts))
 
 

@@ -50,7 +50,7 @@ class GaussianDiffusion(Hierarchy):
 
     def _training_latents(self, f, i, generator):
         # Gaussian marginals are known: z_t ~ N(alpha_t x, sigma_t^2), z_0 ~ N(alpha_0 x, sigma_0^2)
-        t = i.to(self.dtype)[:, None] / self.num_steps
+        t = self._per_example(i.to(self.dtype)) / self.num_steps
         a_t, s_t = self.alpha_sigma(t)
         z_t = a_t * f + s_t * torch.randn(f.shape, generator=generator, dtype=f.dtype)
         a0, s0 = self.alpha_sigma(0.0)

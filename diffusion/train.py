@@ -1,6 +1,8 @@
-"""Training on swirl (CPU), resumable checkpoints with EMA weights, and the shipped exports.
+"""Training on swirl or photos (CPU), resumable checkpoints with EMA weights, and the shipped exports.
 
-``rcc-diffusion train`` calls :func:`train`. A run is seeded (model initialisation, batches, the
+``rcc-diffusion train`` calls :func:`train`. Swirl runs draw batches of points from swirl sets with
+seeds 1..pool_sets; image runs (``data="images"``) draw random 32 x 32 crops with flips of the
+training photos (:mod:`diffusion.images`; the test photos are never seen). A run is seeded (model initialisation, batches, the
 noise of the NELBO estimate all come from ``seed``), logs through a tqdm progress bar, and saves
 a *training state* (model, EMA and optimiser state, iteration, generator state) every
 ``save_every`` iterations, from which ``--resume`` continues the same run bit for bit.
@@ -49,18 +51,25 @@ SUFFIX = ".safetensors"
 _META_KEY = "rcc-diffusion"
 #: The arguments of :func:`diffusion.make` a checkpoint's config may hold.
 _CONFIG_KEYS = {"hierarchy", "steps", "learned_variance", "learned_schedule", "hidden", "num_layers",
-                "base_variance"}
+                "base_variance", "data", "channels"}
 
 
-def checkpoint_path(hierarchy: str, steps: int) -> Path:
-    """Path of the shipped checkpoint for (hierarchy, T): ``checkpoints/{hierarchy}_T{steps}.safetensors``."""
-    return CHECKPOINT_DIR / f"{hierarchy}_T{_check_int('steps', steps)}{SUFFIX}"
+def _zoo_dir(data: str) -> Path:
+    if data not in ("swirl", "images"):
+        raise ValueError(f"data must be 'swirl' or 'images', got {data!r}")
+    return CHECKPOINT_DIR if data == "swirl" else CHECKPOINT_DIR / data
 
 
-def shipped_checkpoints() -> list[tuple[str, int]]:
-    """The (hierarchy, T) pairs that ship in ``diffusion/checkpoints``, sorted."""
+def checkpoint_path(hierarchy: str, steps: int, data: str = "swirl") -> Path:
+    """Path of the shipped checkpoint for (data, hierarchy, T): ``checkpoints/{hierarchy}_T{steps}.safetensors``
+    for swirl, ``checkpoints/images/{hierarchy}_T{steps}.safetensors`` for photos (the model zoo)."""
+    return _zoo_dir(data) / f"{hierarchy}_T{_check_int('steps', steps)}{SUFFIX}"
+
+
+def shipped_checkpoints(data: str = "swirl") -> list[tuple[str, int]]:
+    """The (hierarchy, T) pairs that ship in the zoo for ``data`` ("swirl" or "images"), sorted."""
     out = []
-    for p in CHECKPOINT_DIR.glob(f"*_T*{SUFFIX}"):
+    for p in _zoo_dir(data).glob(f"*_T*{SUFFIX}"):
         h, _, t = p.name[: -len(SUFFIX)].partition("_T")
         if t.isdigit():
             out.append((h, int(t)))
@@ -128,10 +137,17 @@ def _model_from_config(path, cfg, num_elements: int):
     # the MLP's hidden layers alone hold num_layers * hidden biases and (num_layers - 1) * hidden^2
     # weights; every one of them must be in the file
     hidden, layers = cfg.get("hidden", 512), cfg.get("num_layers", 2)
-    if isinstance(hidden, int) and isinstance(layers, int) and hidden > 0 and layers > 0:
+    if cfg.get("data", "swirl") == "swirl" and isinstance(hidden, int) and isinstance(layers, int) and hidden > 0 and layers > 0:
         if (layers - 1) * hidden * hidden + layers * hidden > num_elements:
             raise ValueError(f"{path}: the config (hidden={hidden}, num_layers={layers}) needs more weights "
                              f"than the {num_elements} the file holds")
+    # the UNet's middle blocks alone hold 4 * 9 * c2^2 weights
+    ch = cfg.get("channels")
+    if isinstance(ch, list) and len(ch) == 3 and all(isinstance(c, int) and 0 < c <= 1024 for c in ch):
+        if 36 * ch[2] * ch[2] > num_elements:
+            raise ValueError(f"{path}: the config (channels={ch}) needs more weights than the {num_elements} the file holds")
+    elif ch is not None:
+        raise ValueError(f"{path}: bad model config: channels must be three ints in [1, 1024], got {ch!r}")
     try:
         return make(cfg.pop("hierarchy"), steps=cfg.pop("steps"), **cfg)
     except (ValueError, TypeError) as exc:  # TypeError: a key the hierarchy does not take
@@ -208,9 +224,13 @@ def train(
     schedule_lr_mult: float = 10.0,
     progress: bool = True,
     command: str | None = None,
+    data: str = "swirl",
+    crop_size: int = 32,
+    init: str | os.PathLike | None = None,
+    max_minutes: float | None = None,
     **model_kwargs,
 ):
-    """Train a hierarchy on swirl data drawn with seeds 1..pool_sets; returns (model_ema, info).
+    """Train a hierarchy on swirl points or photo crops; returns (model_ema, info).
 
     Parameters
     ----------
@@ -245,6 +265,9 @@ def train(
     schedule_lr_mult = _check_real("schedule_lr_mult", schedule_lr_mult, positive=True)
     ema_decay = _check_real("ema_decay", ema_decay)
     resume, progress = _check_bool("resume", resume), _check_bool("progress", progress)
+    crop_size = _check_int("crop_size", crop_size, minimum=4)
+    if max_minutes is not None:
+        max_minutes = _check_real("max_minutes", max_minutes, positive=True)
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
     model = make(
@@ -252,8 +275,11 @@ def train(
         steps=steps,
         learned_variance=learned_variance,
         learned_schedule=learned_schedule,
+        data=data,
         **model_kwargs,
     )
+    if init is not None:
+        _warm_start(model, init)
     ema = EMA(model, ema_decay)
     sched_params = list(model.schedule.parameters())
     sched_ids = {id(q) for q in sched_params}
@@ -265,7 +291,15 @@ def train(
     start, history, elapsed = 0, [], 0.0
     if resume and state_path is not None and Path(state_path).exists():
         start, history, elapsed = _load_state(state_path, model, ema, opt, gen)
-    pool = torch.as_tensor(_data.swirl_pool(pool_sets, first_seed=1).astype(np.int64))
+    if data == "swirl":
+        pool = torch.as_tensor(_data.swirl_pool(pool_sets, first_seed=1).astype(np.int64))
+
+    def batch(it):
+        if data == "swirl":
+            return pool[torch.randint(0, pool.shape[0], (batch_size,), generator=gen)].numpy()
+        from .images import random_crops
+
+        return random_crops(batch_size, np.random.default_rng([seed, it]), crop_size)
 
     def save_state(it):
         if state_path is None:
@@ -282,13 +316,16 @@ def train(
         from tqdm.auto import tqdm
 
         bar = tqdm(total=iters, initial=start, desc=f"{hierarchy} T={steps}", file=sys.stderr)
-    running = None
+    running, done, stopped_early = None, iters, False
     for it in range(start, iters):
-        idx = torch.randint(0, pool.shape[0], (batch_size,), generator=gen)
+        if max_minutes is not None and elapsed + time.time() - t0 > 60.0 * max_minutes:
+            done, stopped_early = it, True
+            break
+        xb = batch(it)
         for g in opt.param_groups:
             g["lr"] = _lr_at(it, iters, lr, warmup) * g["mult"]
         opt.zero_grad(set_to_none=True)
-        loss, metrics = model.loss(pool[idx].numpy(), gen)
+        loss, metrics = model.loss(xb, gen)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"non-finite loss at iteration {it}: {metrics}")
         loss.backward()
@@ -306,15 +343,26 @@ def train(
             save_state(it + 1)
     if bar is not None:
         bar.close()
-    save_state(iters)
+    save_state(done)
     ema_model = copy.deepcopy(model)
     ema_model.load_state_dict(ema.shadow)
     ema_model.eval()
     with torch.no_grad():
-        nelbo = ema_model.nelbo(_data.swirl(), torch.Generator().manual_seed(0))
+        if data == "swirl":
+            nelbo = ema_model.nelbo(_data.swirl(), torch.Generator().manual_seed(0))
+        else:
+            from .images import TEST_PHOTOS, center_crop, photo
+
+            test = np.stack([center_crop(photo(n), 64) for n in TEST_PHOTOS])
+            nelbo = ema_model.nelbo(test, torch.Generator().manual_seed(0))
     info = {
+        "data": data,
         "nelbo_bpd": nelbo["total"],
-        "iterations": iters,
+        "nelbo_on": "seed-0 swirl set" if data == "swirl" else "central 64 x 64 crops of the test photos",
+        "iterations": done,
+        "planned_iterations": iters,
+        "stopped_early": stopped_early,
+        "init": None if init is None else str(init),
         "wall_seconds": elapsed + time.time() - t0,
         "batch_size": batch_size,
         "lr": lr,
@@ -325,6 +373,17 @@ def train(
     if export_path is not None:
         export(ema_model, export_path, info)
     return ema_model, info
+
+
+def _warm_start(model, path) -> None:
+    """Copy the weights of the checkpoint at ``path`` into ``model`` (ValueError unless its data
+    and network match; its T may differ)."""
+    src = load_model(path)
+    mine, theirs = dict(model.config()), dict(src.config())
+    mine.pop("steps"), theirs.pop("steps")
+    if mine != theirs:
+        raise ValueError(f"--init {path}: its model ({theirs}) differs from this run's ({mine}) beyond T")
+    model.load_state_dict(src.state_dict())
 
 
 def _save_state(path, model, ema: EMA, opt, gen, **scalars) -> None:
@@ -413,14 +472,14 @@ def load_model(path, dtype: torch.dtype = torch.float32):
     return model
 
 
-def load_pretrained(hierarchy: str, steps: int):
-    """Load the shipped checkpoint ``diffusion/checkpoints/{hierarchy}_T{steps}.safetensors``.
+def load_pretrained(hierarchy: str, steps: int, data: str = "swirl"):
+    """Load the shipped checkpoint of (data, hierarchy, T) (:func:`checkpoint_path`).
 
     ``steps`` must be an int (numpy ints too: 3.9 or True are errors, not truncated); a pair that
     does not ship is a ValueError listing the ones that do."""
-    have = shipped_checkpoints()
+    have = shipped_checkpoints(data)
     steps = _check_int("steps", steps)
     if (hierarchy, steps) not in have:
         listing = ", ".join(f"{h} T={t}" for h, t in have)
-        raise ValueError(f"no shipped checkpoint for hierarchy={hierarchy!r}, steps={steps!r}; shipped: {listing}")
-    return load_model(checkpoint_path(hierarchy, steps))
+        raise ValueError(f"no shipped {data} checkpoint for hierarchy={hierarchy!r}, steps={steps!r}; shipped: {listing}")
+    return load_model(checkpoint_path(hierarchy, steps, data))

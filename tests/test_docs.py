@@ -46,6 +46,7 @@ def test_readme_diffusion_tour_runs():
     exec(compile(code, "README.md", "exec"), namespace)
     np.testing.assert_array_equal(namespace["x"], data.swirl())
     assert len(namespace["result"].blob) > 0
+    np.testing.assert_array_equal(namespace["img_back"], namespace["img"])
 
 
 def test_rcc_diffusion_demo_main_job(tmp_path):
