@@ -116,30 +116,34 @@ class StepBytes:
     bits: np.ndarray | None = None
 
 
-def _scan_framed(r: "_Reader", num_steps: int) -> list[tuple[int, int]]:
-    """Steps framed as ``varint len, len bytes, check``: the (start, end) of each whole one."""
-    out = []
-    try:
-        for _ in range(num_steps):
-            start = r.pos
-            n = r.varint()
-            r.take(n)
-            end = r.pos
-            r.take(CHECK_BYTES)
-            out.append((start, end))
-    except _Truncated:
-        pass
-    return out
+class _FramedSteps(StepChannel):
+    """Steps framed as ``varint len, record`` (no prelude): ideal and chunked channels."""
+
+    def read_steps(self, r, seed, num_steps, size):
+        self.seed, self.size, self._blob, self._k = int(seed), int(size), r.buf, 0
+        start, self._spans = r.pos, []
+        try:
+            for _ in range(num_steps):
+                a = r.pos
+                r.take(r.varint())
+                b = r.pos
+                r.take(CHECK_BYTES)
+                self._spans.append((a, b))
+        except _Truncated:
+            pass
+        r.pos = start
+        return self._spans
+
+    def _next_record(self) -> bytes:
+        """The next step's record (its length was checked by :meth:`read_steps`)."""
+        a, b = self._spans[self._k]
+        self._k += 1
+        r = _Reader(self._blob, b)
+        r.pos = a
+        return r.take(r.varint())
 
 
-def _unframe(buf: bytes) -> bytes:
-    """The record inside ``varint len, record`` (lengths were checked by :func:`_scan_framed`)."""
-    r = _Reader(buf, len(buf))
-    n = r.varint()
-    return r.take(n)
-
-
-class IdealChannel(StepChannel):
+class IdealChannel(_FramedSteps):
     """Samples q exactly from shared randomness and reports KL[q || p] as its cost (reference).
 
     A step's bytes are ``varint len`` and the float64 sample itself (so files round-trip), not a
@@ -169,17 +173,8 @@ class IdealChannel(StepChannel):
     def finish(self):
         return StepBytes(b"", b"", self._records)
 
-    def read_steps(self, r, seed, num_steps, size):
-        self.seed, self.size, self._blob = int(seed), int(size), r.buf
-        self._spans = _scan_framed(r, num_steps)
-        r.pos = self._spans[0][0] if self._spans else r.pos
-        self._k = 0
-        return self._spans
-
     def pop(self, p, i):
-        a, b = self._spans[self._k]
-        self._k += 1
-        payload = _unframe(self._blob[a:b])
+        payload = self._next_record()
         if len(payload) != 8 * self.size:
             _raise(f"ideal-channel step holds {len(payload)} bytes, expected {8 * self.size}")
         return np.frombuffer(payload, dtype="<f8").astype(np.float64)
@@ -286,7 +281,7 @@ class UQChannel(StepChannel):
             _raise(f"the step stream does not end cleanly: {exc}")
 
 
-class ChunkedChannel(StepChannel):
+class ChunkedChannel(_FramedSteps):
     """``rcc.compress`` / ``rcc.decompress`` with ``method`` in pfr | orc | mrc, chunked across
     all values of a step (``chunk_bits`` of KL per chunk on average); step i's candidates come
     from ``derive_seed(seed, 2, i)``.
@@ -386,17 +381,8 @@ class ChunkedChannel(StepChannel):
             _raise(f"bad chunked-channel parameter count {n}")
         self.params = tuple(r.varint() for _ in range(n))
 
-    def read_steps(self, r, seed, num_steps, size):
-        self.seed, self.size, self._blob = int(seed), int(size), r.buf
-        start = r.pos
-        self._spans = _scan_framed(r, num_steps)
-        r.pos, self._k = start, 0
-        return self._spans
-
     def pop(self, p, i):
-        a, b = self._spans[self._k]
-        self._k += 1
-        record = _unframe(self._blob[a:b])
+        record = self._next_record()
         r = _Reader(record, len(record))
         bits, n = r.varint(), r.varint()
         if len(self.params) + n > _MAX_PARAMS:
