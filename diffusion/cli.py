@@ -8,6 +8,8 @@ tradeoff, fuzz.
     rcc-diffusion compress --hierarchy uniform --steps 5 --channel uq -o swirl.rccd
     rcc-diffusion compress --input points.npy -o - > points.rccd      # uint8 (N, 2) .npy
     rcc-diffusion decompress swirl.rccd -o swirl.npy [--steps K]
+    rcc-diffusion compress --input photo.png --hierarchy uniform --threads 2 -o photo.rccd   # images: T = 4
+    rcc-diffusion decompress photo.rccd -o photo.png --threads 2
     head -c 300 swirl.rccd | rcc-diffusion decompress - -o coarse.npy  # a prefix: its first steps
     rcc-diffusion report --out out/ [--quick]
     rcc-diffusion fuzz --cases 200 [--seed S] [--json PATH]   # mutated files and prefixes
@@ -100,19 +102,78 @@ def _npy_bytes(x) -> bytes:
     return buf.getvalue()
 
 
-def _read_points(name: str):
-    """The uint8 (N, 2) array in the .npy file ``name`` (``-``: stdin); no pickled objects."""
+def _png_bytes(img) -> bytes:
+    """PNG bytes of the uint8 (3, H, W) image ``img``."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(img.transpose(1, 2, 0)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _read_image(raw: bytes, shown: str, args):
+    """The uint8 (3, H, W) RGB pixels of an image file Pillow reads (PNG, BMP, TIFF, PPM, ...).
+
+    Grey and palette images are expanded to RGB (said on stderr); an alpha channel that is not
+    fully opaque, or more than 8 bits per sample, is refused: the file would not come back."""
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+
+    from .codec import MAX_ELEMENTS
+
+    try:
+        img = Image.open(io.BytesIO(raw))
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise UsageError(f"{shown} is neither a .npy file nor an image Pillow reads ({exc})") from None
+    w, h = img.size
+    if 3 * w * h > MAX_ELEMENTS:
+        raise UsageError(f"{shown} is {w} x {h}: more than the {MAX_ELEMENTS} values a file can hold")
+    if img.mode not in ("RGB", "RGBA", "L", "P", "LA", "PA"):
+        raise UsageError(f"{shown} has pixel mode {img.mode}; only 8-bit RGB, grey or palette images are coded "
+                         "losslessly")
+    try:
+        img.load()
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{shown} is a damaged image ({exc})") from None
+    if img.mode in ("RGBA", "LA", "PA"):
+        alpha = np.asarray(img.getchannel("A"))
+        if alpha.min() < 255:
+            raise UsageError(f"{shown} has a transparent alpha channel, which this codec does not code")
+    if img.mode != "RGB":
+        _say(args, f"{shown}: {img.mode} pixels expanded to RGB (the decoded file is RGB)")
+        img = img.convert("RGB")
+    return np.ascontiguousarray(np.asarray(img, dtype=np.uint8).transpose(2, 0, 1))
+
+
+def _read_data(name: str, args):
+    """What ``compress --input`` names: a .npy of uint8 swirl points (N, 2) or images (3, H, W) /
+    (N, 3, H, W), or an image file; returns (array, "swirl" | "images")."""
     import numpy as np
 
     shown = _shown(name, "stdin")
+    raw = _read_input(name)
+    if not raw.startswith(b"\x93NUMPY"):
+        return _read_image(raw, shown, args), "images"
     try:
-        x = np.load(io.BytesIO(_read_input(name)), allow_pickle=False)
+        x = np.load(io.BytesIO(raw), allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
         raise UsageError(f"{shown} is not a .npy file ({exc})") from None
-    if not isinstance(x, np.ndarray) or x.dtype != np.uint8 or x.ndim != 2 or x.shape[1] != 2 or x.shape[0] < 1:
+    ok = isinstance(x, np.ndarray) and x.dtype == np.uint8
+    kind = None
+    if ok and x.ndim == 2 and x.shape[1] == 2:
+        kind = "swirl"
+    elif ok and (x.ndim == 3 or x.ndim == 4) and x.shape[-3] == 3:
+        kind = "images"
+    if kind is None or x.size == 0:
         what = f"{x.dtype} {x.shape}" if isinstance(x, np.ndarray) else type(x).__name__
-        raise UsageError(f"{shown} must hold a uint8 array of shape (N, 2) with N >= 1, got {what}")
-    return x
+        raise UsageError(f"{shown} must hold a uint8 array of shape (N, 2) (swirl points) or (3, H, W) / "
+                         f"(N, 3, H, W) (images) with N >= 1, got {what}")
+    return x, kind
+
+
+def _data_kind(shape) -> str:
+    """The shipped models' data for a file of shape (N, *S): images have S = (3, H, W)."""
+    return "images" if len(shape) == 4 and shape[1] == 3 else "swirl"
 
 
 # ------------------------------------------------------------------------------------ commands
@@ -155,12 +216,12 @@ def _cmd_train(args) -> int:
     return 0
 
 
-def _load_model(args, hierarchy: str, steps: int):
+def _load_model(args, hierarchy: str, steps: int, data: str):
     from . import load_checkpoint, load_pretrained
 
     if args.checkpoint:
         return load_checkpoint(args.checkpoint)
-    return load_pretrained(hierarchy, steps)
+    return load_pretrained(hierarchy, steps, data=data)
 
 
 def _cmd_compress(args) -> int:
@@ -171,16 +232,17 @@ def _cmd_compress(args) -> int:
     if args.size_step is not None:
         print(f"{PROG}: warning: --size-step is deprecated; use --size-multiple", file=sys.stderr)
         args.size_multiple = args.size_step
-    x = _read_points(args.input) if args.input else _data.swirl(seed=args.data_seed)
+    x, kind = _read_data(args.input, args) if args.input else (_data.swirl(seed=args.data_seed), "swirl")
     if args.num_points is not None:
         if args.num_points > x.shape[0]:
             raise UsageError(f"--num-points {args.num_points} is more than the {x.shape[0]} points of the input")
         x = x[: args.num_points]
-    model = _load_model(args, args.hierarchy, args.steps)
+    steps = args.steps or (4 if kind == "images" else 5)
+    model = _load_model(args, args.hierarchy, steps, kind)
     res = codec.encode(model, x, channel=args.channel, seed=args.seed, chunk_bits=args.chunk_bits,
                        num_candidates=args.num_candidates, size_multiple=args.size_multiple, layout=args.layout,
                        headroom_bits=None if args.headroom_bits < 0 else args.headroom_bits,
-                       progress=not args.quiet)
+                       progress=not args.quiet, threads=args.threads)
     _write_output(args.output, res.blob)
     n = x.size
     _say(args,
@@ -205,16 +267,28 @@ def _cmd_decompress(args) -> int:
     T = hdr["num_steps"]
     if args.steps is not None and args.steps > T:
         raise UsageError(f"--steps {args.steps}: {shown} has only {T} steps")
-    model = _load_model(args, hdr["hierarchy"], T)  # default: the shipped model the header names
+    kind = _data_kind(hdr["shape"])
+    png = args.output.lower().endswith(".png")
+    if png and (kind != "images" or hdr["shape"][0] != 1):
+        raise UsageError(f"-o {args.output}: a PNG holds one image; {shown} holds data of shape {hdr['shape']} "
+                         "(write a .npy)")
+    # default: the shipped model the header names
+    model = _load_model(args, hdr["hierarchy"], T, kind)
     out = codec.decode(blob, model, num_steps=args.steps, reconstruct=True,
-                       max_elements=args.max_elements or codec.DEFAULT_MAX_ELEMENTS)
+                       max_elements=args.max_elements or codec.DEFAULT_MAX_ELEMENTS, threads=args.threads)
+
+    def encoded(x) -> bytes:
+        return _png_bytes(x[0]) if png else _npy_bytes(x)
+
     if out.complete:
-        _write_output(args.output, _npy_bytes(out.x))
-        _say(args, f"decoded {out.x.shape[0]} points losslessly into {_shown(args.output, 'stdout')}")
+        _write_output(args.output, encoded(out.x))
+        what = "image" if kind == "images" and out.x.shape[0] == 1 else ("images" if kind == "images" else "points")
+        _say(args, f"decoded {'the' if what == 'image' else out.x.shape[0]} {what} losslessly into "
+                   f"{_shown(args.output, 'stdout')}")
         return 0
     if args.steps is None:
         _say(args, f"{shown} is a prefix: it holds {out.steps_decoded} of {out.num_steps} steps")
-    _write_output(args.output, _npy_bytes(out.denoised))
+    _write_output(args.output, encoded(out.denoised))
     _say(args, f"decoded {out.steps_decoded} of {out.num_steps} steps; denoised reconstruction (uint8) "
                f"in {_shown(args.output, 'stdout')}")
     return 0
@@ -283,7 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="rcc channel for the Gaussian hierarchy's steps (default pfr)")
     m.set_defaults(func=_cmd_demo)
 
-    t = sub.add_parser("train", help="train a hierarchy on swirl (CPU)", parents=[common])
+    t = sub.add_parser("train", help="train a hierarchy on swirl points or photo crops (CPU)", parents=[common])
     t.add_argument("--hierarchy", choices=["gaussian", "uniform"], default="uniform")
     t.add_argument("--steps", type=_int(1), default=5, help="number of diffusion steps T")
     t.add_argument("--data", choices=["swirl", "images"], default="swirl",
@@ -306,11 +380,15 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-progress", action="store_true", help="no progress bar (messages stay)")
     t.set_defaults(func=_cmd_train)
 
-    c = sub.add_parser("compress", help="compress a uint8 (N, 2) .npy (default: seed-0 swirl)", parents=[common])
+    c = sub.add_parser("compress", help="compress an image file or a uint8 .npy (default: seed-0 swirl)",
+                       parents=[common])
     c.add_argument("--hierarchy", choices=["gaussian", "uniform"], default="uniform")
-    c.add_argument("--steps", type=_int(1), default=5, help="T of the shipped checkpoint")
+    c.add_argument("--steps", type=_int(1), default=None,
+                   help="T of the shipped checkpoint (default 5 for swirl, 4 for images)")
     c.add_argument("--checkpoint", help="checkpoint file (default: the shipped one)")
-    c.add_argument("--input", help=".npy file of uint8 (N, 2), - for stdin; default the swirl set")
+    c.add_argument("--input", help="an image file (PNG, BMP, TIFF, ...: 8-bit RGB, grey or palette), or a .npy "
+                                   "of uint8 points (N, 2) or images (3, H, W) / (N, 3, H, W); - for stdin; "
+                                   "default the swirl set")
     c.add_argument("--data-seed", type=_int(0), default=0, help="seed of the swirl set (without --input)")
     c.add_argument("--num-points", type=_int(1), help="compress only the first N points")
     c.add_argument("--channel", choices=CHANNELS, default=None, help="default: uq (uniform) / pfr (gaussian)")
@@ -327,6 +405,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--num-candidates", type=_int(1), default=None,
                    help=f"per chunk (chunked channels; default {DEFAULT_NUM_CANDIDATES})")
     c.add_argument("--seed", type=_int(0), default=0, help="shared seed, stored in the file")
+    c.add_argument("--threads", type=_int(1), default=1, help="torch threads (the file is the same for any count)")
     c.add_argument("-o", "--output", required=True, help="output file (- for stdout)")
     c.set_defaults(func=_cmd_compress)
 
@@ -338,8 +417,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--max-elements", type=_int(1), default=None, metavar="N",
                    help="refuse a file that declares more than N values (points x dimensions; default "
                         "2^24): a decoder's work grows with it, so raise it only for files you trust")
+    d.add_argument("--threads", type=_int(1), default=1, help="torch threads (any count decodes any file)")
     d.add_argument("-o", "--output", required=True,
-                   help="output .npy (uint8 (N, 2): the data, or the denoised reconstruction of a prefix; - for stdout)")
+                   help="output: a .png for a file of one image, else a .npy (uint8 (N, *S)); the data, or the "
+                        "denoised reconstruction of a prefix; - for stdout (.npy)")
     d.set_defaults(func=_cmd_decompress)
 
     r = sub.add_parser("report", help="tables and plots of real bits vs KL / NELBO", parents=[common])

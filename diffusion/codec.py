@@ -122,7 +122,7 @@ import torch
 
 from rcc.coding import guard, stream_bytes, stream_decoder
 
-from ._exact import BLOCK_ELEMENTS, _blocks, _blockwise, _fingerprint, _model64, _one_thread, _prior64, shared_z1
+from ._exact import BLOCK_ELEMENTS, _blocks, _blockwise, _fingerprint, _model64, _threads, _prior64, shared_z1
 from ._framing import CHECK_BYTES, CodecError, _Checks, _crc, _is_int, _put_varint, _raise, _Reader, _Truncated
 from .channels import (CHANNELS, DEFAULT_CHUNK_BITS, DEFAULT_HEADROOM_BITS, DEFAULT_LAYOUT,  # noqa: F401 (re-exported)
                        DEFAULT_NUM_CANDIDATES, DEFAULT_SIZE_MULTIPLE, _renamed, make_channel)
@@ -353,7 +353,7 @@ def encode(
     model, x, channel: str | None = None, seed: int = 0, chunk_bits: float = DEFAULT_CHUNK_BITS,
     num_candidates: int | None = None, size_multiple: int | str = DEFAULT_SIZE_MULTIPLE,
     headroom_bits: float | None = DEFAULT_HEADROOM_BITS, layout: str = DEFAULT_LAYOUT, progress: bool = False,
-    *, size_step=None,
+    *, threads: int = 1, size_step=None,
 ) -> EncodeResult:
     """Compress ``x`` (uint8 (N, *S), or one image (3, H, W)) losslessly with ``model``, every step
     through ``channel``.
@@ -389,6 +389,9 @@ def encode(
     progress : bool
         Show a tqdm bar over the steps on stderr (chunked channels: chunks and candidates of
         the last step as its postfix).
+    threads : int >= 1
+        Torch threads for the network passes (the file is the same for any count; only the
+        time changes).
     """
     from tqdm.auto import tqdm
 
@@ -398,6 +401,7 @@ def encode(
     ch = make_channel(channel, chunk_bits=chunk_bits, num_candidates=num_candidates, size_multiple=size_multiple,
                       headroom_bits=headroom_bits, layout=layout)
     seed = _check_seed(seed)
+    threads = _check_threads(threads)
     x = np.asarray(x)
     if x.ndim == model.event_rank and model.event_rank > 1:
         x = x[None]  # one image (3, H, W): a batch of one
@@ -414,7 +418,7 @@ def encode(
     ch.start(seed, T, N * D)
     bar = tqdm(total=T, desc=f"encode {hierarchy} T={T} {channel}", unit="step", file=sys.stderr,
                disable=not progress, leave=False)
-    with _one_thread(), bar:
+    with _threads(threads), bar:
         m = _model64(model)
         f = m.encode_data(x)
         z = torch.as_tensor(shared_z1(seed, shape))
@@ -473,6 +477,12 @@ def encode(
     )
 
 
+def _check_threads(threads) -> int:
+    if not _is_int(threads) or not 1 <= threads <= 1024:
+        raise ValueError(f"threads must be an int in [1, 1024], got {threads!r}")
+    return int(threads)
+
+
 def _check_max_elements(max_elements) -> int:
     if not _is_int(max_elements) or not 1 <= max_elements <= MAX_ELEMENTS:
         raise ValueError(f"max_elements must be an int in [1, {MAX_ELEMENTS}], got {max_elements!r}")
@@ -529,6 +539,7 @@ def decode(
     recon_seed: int = 0,
     *,
     max_elements: int = DEFAULT_MAX_ELEMENTS,
+    threads: int = 1,
 ) -> DecodeResult:
     """Decode a file made by :func:`encode`, or a byte prefix of one.
 
@@ -557,6 +568,8 @@ def decode(
         Refuse (DecodeError, before anything is allocated) a file that declares more than this
         many values N * D; default ``DEFAULT_MAX_ELEMENTS`` (2^24). The work is proportional to
         N * D per step.
+    threads : int >= 1
+        Torch threads for the network passes (any count decodes any file; only the time changes).
 
     Raises ``rcc.DecodeError`` (a ValueError) on anything malformed, truncated or corrupted, and
     ValueError on bad arguments. The header (seed, shape, channel parameters) is verified by its
@@ -564,6 +577,7 @@ def decode(
     decoded (``EncodeResult.head_bytes`` bytes, or ``num_steps=0``) the latent is z_1.
     """
     blob = bytes(blob)
+    threads = _check_threads(threads)
     if num_steps is not None and (not _is_int(num_steps) or num_steps < 0):
         raise ValueError(f"num_steps must be None or an int >= 0, got {num_steps!r}")
     hdr = read_header(blob, max_elements=max_elements)
@@ -611,7 +625,7 @@ def decode(
     checks = _Checks(fp, blob[:head_end])
     pos = spans[0][0] if spans else r.pos
     checks.feed(blob[prelude_start:pos])
-    with _one_thread():
+    with _threads(threads):
         m = _model64(model)
         z = torch.as_tensor(shared_z1(seed, shape))
         for k, i in enumerate(range(T, T - k_max, -1)):

@@ -99,7 +99,7 @@ def evaluate(model, x=None, channel: str | None = None, seed: int = 0, progressi
         prog = []
         cum = 8.0 * res.head_bytes
         mdl = _exact._model64(model)
-        with torch.no_grad(), _exact._one_thread():
+        with torch.no_grad(), _exact._threads(1):
             if res.counts_bytes:  # the real progressive rate: the file prefix that decodes k steps
                 cums = 8.0 * np.array([res.head_bytes] + list(res.prefix_bytes), dtype=np.float64)
             else:  # ideal channel: the KL counted per step
@@ -498,7 +498,7 @@ def _raw_priors(m64, latents, seed: int) -> np.ndarray:
     T = len(latents)
     z = torch.as_tensor(codec.shared_z1(seed, np.shape(latents[0])))
     out = []
-    with _exact._one_thread():
+    with _exact._threads(1):
         for k, i in enumerate(range(T, 0, -1)):
             p = _exact._blockwise(lambda zb: m64.reverse_prior(zb, i), z)
             out += [p.loc.reshape(-1), p.scale.expand_as(p.loc).reshape(-1)]

@@ -59,7 +59,8 @@ class DataSpace:
 
     def to_model(self, x, dtype: torch.dtype = torch.float64) -> torch.Tensor:
         """uint8 values (B, *S) -> ``(x - mean) / std`` of the same shape in ``dtype``."""
-        x = torch.as_tensor(np.asarray(x))
+        x = np.asarray(x)
+        x = torch.as_tensor(x if x.flags.writeable else x.copy())  # torch refuses read-only memory
         self.check_shape(x.shape)
         if x.dtype.is_floating_point or x.dtype == torch.bool:
             raise ValueError(f"data must hold integer values 0..255, got dtype {x.dtype}")

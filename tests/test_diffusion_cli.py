@@ -52,6 +52,14 @@ def rccd(tmp_path_factory) -> bytes:
     return path.read_bytes()
 
 
+def _image(tmp_path, name, pixels):
+    from PIL import Image
+
+    path = tmp_path / name
+    Image.fromarray(pixels).save(path)
+    return path
+
+
 def _npy(tmp_path, name, array, allow_pickle=False):
     path = tmp_path / name
     with open(path, "wb") as fh:
@@ -63,12 +71,17 @@ def _npy(tmp_path, name, array, allow_pickle=False):
 @pytest.mark.parametrize("make_input, message", [
     (lambda d: d / "missing.npy", "cannot read"),
     (lambda d: d, "cannot read"),  # a directory
-    (lambda d: (d / "t.txt").write_text("hello") and d / "t.txt", "is not a .npy file"),
+    (lambda d: (d / "t.txt").write_text("hello") and d / "t.txt", "neither a .npy file nor an image"),
     (lambda d: _npy(d, "f.npy", np.zeros((4, 2))), "uint8 array of shape (N, 2)"),
     (lambda d: _npy(d, "three.npy", np.zeros((4, 3), np.uint8)), "uint8 array of shape (N, 2)"),
     (lambda d: _npy(d, "flat.npy", np.zeros(8, np.uint8)), "uint8 array of shape (N, 2)"),
     (lambda d: _npy(d, "empty.npy", np.zeros((0, 2), np.uint8)), "N >= 1"),
     (lambda d: _npy(d, "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True), "is not a .npy file"),
+    (lambda d: _npy(d, "img.npy", np.zeros((2, 4, 5), np.uint8)), "(3, H, W)"),
+    (lambda d: _image(d, "a.png", np.zeros((4, 5, 4), np.uint8)), "transparent alpha"),
+    (lambda d: _image(d, "i16.png", np.zeros((4, 5), np.uint16)), "pixel mode I"),
+    (lambda d: (d / "cut.png").write_bytes(_image(d, "c.png", np.zeros((40, 50, 3), np.uint8)).read_bytes()[:60])
+     and d / "cut.png", "damaged image"),
 ])
 def test_compress_bad_input_is_one_line_before_work(tmp_path, capsys, no_work, make_input, message):
     inp = make_input(tmp_path)
@@ -320,3 +333,42 @@ def test_decompress_max_elements_admits_the_file(tmp_path, capsys, rccd):
     inp.write_bytes(rccd)
     rc, _, _ = _run(["decompress", inp, "--max-elements", "64", "-o", out], capsys)
     assert rc == 0 and np.array_equal(np.load(out), data.swirl()[:POINTS])
+
+
+# ------------------------------------------------------------------------------------ images
+def test_image_file_round_trip_png_to_png(tmp_path, capsys):
+    from PIL import Image
+
+    from diffusion.images import photo
+
+    pixels = photo("chelsea")[:, 100:110, 200:212].transpose(1, 2, 0)
+    src = _image(tmp_path, "crop.png", pixels)
+    rc, out, err = _run(["compress", "--input", src, "--threads", "2", "-o", tmp_path / "crop.rccd"], capsys)
+    assert rc == 0 and out == "" and "bits/dim (uq)" in err
+    assert diffusion.codec.read_header((tmp_path / "crop.rccd").read_bytes())["shape"] == (1, 3, 10, 12)
+    rc, out, err = _run(["decompress", tmp_path / "crop.rccd", "-o", tmp_path / "back.png"], capsys)
+    assert rc == 0 and "decoded the image losslessly" in err
+    back = Image.open(tmp_path / "back.png")
+    assert back.mode == "RGB"
+    np.testing.assert_array_equal(np.asarray(back), pixels)
+    blob = (tmp_path / "crop.rccd").read_bytes()  # a prefix gives a PNG of its denoised reconstruction
+    (tmp_path / "part.rccd").write_bytes(blob[:len(blob) // 2])
+    rc, _, err = _run(["decompress", tmp_path / "part.rccd", "-o", tmp_path / "part.png"], capsys)
+    assert rc == 0 and "is a prefix" in err and np.asarray(Image.open(tmp_path / "part.png")).shape == (10, 12, 3)
+
+
+def test_grey_image_is_expanded_to_rgb_and_said(tmp_path, capsys):
+    grey = np.arange(60, dtype=np.uint8).reshape(6, 10) * 4
+    rc, _, err = _run(["compress", "--input", _image(tmp_path, "g.png", grey), "-o", tmp_path / "g.rccd"], capsys)
+    assert rc == 0 and "L pixels expanded to RGB" in err
+    rc, _, _ = _run(["decompress", tmp_path / "g.rccd", "-o", tmp_path / "g.npy"], capsys)
+    assert rc == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "g.npy"), np.broadcast_to(grey, (1, 3, 6, 10)))
+
+
+def test_png_output_of_points_is_one_line_before_work(tmp_path, capsys, rccd):
+    (tmp_path / "s.rccd").write_bytes(rccd)
+    rc, out, err = _run(["decompress", tmp_path / "s.rccd", "-o", tmp_path / "s.png"], capsys)
+    assert rc == 2 and out == ""
+    _one_error_line(err)
+    assert "a PNG holds one image" in err and not (tmp_path / "s.png").exists()

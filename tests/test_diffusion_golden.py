@@ -20,6 +20,7 @@ import torch
 
 import diffusion
 from diffusion import codec, data
+from diffusion.images import photo
 
 torch.set_num_threads(1)
 
@@ -51,3 +52,29 @@ def test_golden_diffusion_file(hierarchy):
     np.testing.assert_array_equal(out.z, res.latents[-1])
     for k, n in enumerate(res.prefix_bytes, start=1):  # every prefix of the golden file decodes its steps
         np.testing.assert_array_equal(codec.decode(golden[:n], model).z, res.latents[k - 1])
+
+
+IMAGE_STEPS = 4
+
+
+def _image_path(hierarchy: str) -> Path:
+    return GOLDEN / f"chelsea10x12_{hierarchy}_T{IMAGE_STEPS}_{CASES[hierarchy]}.rccd"
+
+
+@pytest.mark.parametrize("hierarchy", sorted(CASES))
+def test_golden_image_file(hierarchy):
+    model = diffusion.load_pretrained(hierarchy, IMAGE_STEPS, data="images")
+    x = photo("chelsea")[:, 100:110, 200:212]
+    res = codec.encode(model, x, channel=CASES[hierarchy], seed=SEED)
+    path = _image_path(hierarchy)
+    if os.environ.get("RCC_REGEN_GOLDEN") == "1":
+        path.write_bytes(res.blob)
+        pytest.skip(f"regenerated {path.name} ({len(res.blob)} bytes)")
+    golden = path.read_bytes()
+    assert res.blob == golden, "the diffusion bitstream changed: deliberate? see this module's docstring"
+    assert codec.read_header(golden)["shape"] == (1, 3, 10, 12)
+    out = codec.decode(golden, model)
+    assert out.complete
+    np.testing.assert_array_equal(out.x[0], x)
+    part = codec.decode(golden[: res.prefix_bytes[1]], model)
+    np.testing.assert_array_equal(part.z, res.latents[1])
