@@ -12,12 +12,15 @@ tradeoff, fuzz.
     rcc-diffusion decompress photo.rccd -o photo.png --threads 2
     head -c 300 swirl.rccd | rcc-diffusion decompress - -o coarse.npy  # a prefix: its first steps
     rcc-diffusion report --out out/ [--quick]
+    rcc-diffusion report --data images --out out/images    # whole test photos, PNG and WebP
     rcc-diffusion fuzz --cases 200 [--seed S] [--json PATH]   # mutated files and prefixes
 
 It behaves like gzip or zstd: a bad input or argument is one line on stderr
 (``rcc-diffusion: error: ...``) and exit status 2, found before any work; an existing output is
 kept unless ``-f/--force``; ``-`` is stdin for an input and stdout for ``-o``; messages and
 progress bars go to stderr (``-q/--quiet``: errors only), so stdout carries only data.
+``decompress`` loads the shipped model the file's header names (hierarchy and T; the image zoo
+when S = (3, H, W)) unless ``--checkpoint`` is given.
 """
 from __future__ import annotations
 
@@ -233,9 +236,12 @@ def _cmd_compress(args) -> int:
         print(f"{PROG}: warning: --size-step is deprecated; use --size-multiple", file=sys.stderr)
         args.size_multiple = args.size_step
     x, kind = _read_data(args.input, args) if args.input else (_data.swirl(seed=args.data_seed), "swirl")
+    if x.ndim == 3:  # one image (3, H, W)
+        x = x[None]
     if args.num_points is not None:
         if args.num_points > x.shape[0]:
-            raise UsageError(f"--num-points {args.num_points} is more than the {x.shape[0]} points of the input")
+            raise UsageError(f"--num-points {args.num_points} is more than the {x.shape[0]} "
+                             f"{'images' if kind == 'images' else 'points'} of the input")
         x = x[: args.num_points]
     steps = args.steps or (4 if kind == "images" else 5)
     model = _load_model(args, args.hierarchy, steps, kind)
@@ -303,6 +309,11 @@ def _cmd_report(args) -> int:
     from .report import run_report
 
     _check_out_dir(args.out)
+    if args.data == "images":
+        from .image_report import run_image_report
+
+        run_image_report(out_dir=args.out, threads=args.threads, verbose=not args.quiet)
+        return 0
     run_report(out_dir=args.out, quick=args.quick, gaussian_channel=args.gaussian_channel, verbose=not args.quiet)
     return 0
 
@@ -390,7 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "of uint8 points (N, 2) or images (3, H, W) / (N, 3, H, W); - for stdin; "
                                    "default the swirl set")
     c.add_argument("--data-seed", type=_int(0), default=0, help="seed of the swirl set (without --input)")
-    c.add_argument("--num-points", type=_int(1), help="compress only the first N points")
+    c.add_argument("--num-points", type=_int(1), help="compress only the first N points (or images of a .npy)")
     c.add_argument("--channel", choices=CHANNELS, default=None, help="default: uq (uniform) / pfr (gaussian)")
     c.add_argument("--chunk-bits", type=_float(positive=True), default=DEFAULT_CHUNK_BITS,
                    help="KL per chunk (chunked channels)")
@@ -426,6 +437,10 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("report", help="tables and plots of real bits vs KL / NELBO", parents=[common])
     r.add_argument("--out", default="out", help="output directory (default out/; its files are regenerated)")
     r.add_argument("--quick", action="store_true", help="fewer configurations (about a minute)")
+    r.add_argument("--data", choices=["swirl", "images"], default="swirl",
+                   help="swirl (every shipped swirl checkpoint) or images (whole test photos, PNG and WebP; "
+                        "about 15 minutes)")
+    r.add_argument("--threads", type=_int(1), default=2, help="torch threads (images)")
     r.add_argument("--gaussian-channel", default="pfr", choices=["pfr", "orc", "mrc", "ideal"],
                    help="rcc method for Gaussian steps")
     r.set_defaults(func=_cmd_report)

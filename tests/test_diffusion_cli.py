@@ -255,6 +255,16 @@ def test_demo_hands_its_arguments_to_the_report(tmp_path, capsys, monkeypatch):
     _one_error_line(err)
 
 
+def test_image_report_hands_its_arguments_on(tmp_path, capsys, monkeypatch):
+    import diffusion.image_report
+
+    seen = {}
+    monkeypatch.setattr(diffusion.image_report, "run_image_report", lambda **kw: seen.update(kw))
+    rc, out, _ = _run(["report", "--data", "images", "--out", tmp_path, "--threads", "1", "-q"], capsys)
+    assert rc == 0 and out == ""
+    assert seen == {"out_dir": str(tmp_path), "threads": 1, "verbose": False}
+
+
 def test_fuzz_hands_its_arguments_to_diffusion_fuzz(tmp_path, capsys, monkeypatch):
     """`rcc-diffusion fuzz` (was `rcc fuzz --diffusion`) calls diffusion.fuzz.run; its exit status
     is the run's; an existing --json is kept without -f."""
