@@ -393,7 +393,7 @@ def encode(
         Torch threads for the network passes (the file is the same for any count; only the
         time changes).
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm  # text bars on stderr (tqdm.auto warns in Jupyter without ipywidgets)
 
     hierarchy = model.kind
     channel = channel or _default_channel(hierarchy)

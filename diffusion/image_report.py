@@ -78,7 +78,7 @@ def run_image_report(out_dir="out/images", threads: int = 2, verbose: bool = Tru
     ``{name: uint8 (3, H, W)}`` (default the test photos); ``crop``: side of the crop the
     Gaussian real file is measured on. Takes about 15 minutes on 2 cores with the defaults
     (``threads`` torch threads for every network pass)."""
-    from tqdm.auto import tqdm
+    from tqdm import tqdm  # text bars on stderr (tqdm.auto warns in Jupyter without ipywidgets)
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

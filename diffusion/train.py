@@ -313,7 +313,7 @@ def train(
     t0 = time.time()
     bar = None
     if progress:
-        from tqdm.auto import tqdm
+        from tqdm import tqdm  # text bars on stderr (tqdm.auto warns in Jupyter without ipywidgets)
 
         bar = tqdm(total=iters, initial=start, desc=f"{hierarchy} T={steps}", file=sys.stderr)
     running, done, stopped_early = None, iters, False
