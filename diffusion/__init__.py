@@ -3,13 +3,15 @@
     import diffusion
     model = diffusion.make(hierarchy="uniform", steps=5)        # or hierarchy="gaussian"
     model = diffusion.load_pretrained("uniform", steps=5)       # shipped EMA checkpoint
-    blob = diffusion.codec.encode(model, x, channel="uq")       # x: uint8 (N, 2)
+    blob = diffusion.codec.encode(model, x, channel="uq").blob  # x: uint8 (N, 2)
     x_rec = diffusion.codec.decode(blob, model).x
+    photo_model = diffusion.load_pretrained("uniform", steps=4, data="images")  # x: uint8 (3, H, W)
 
-Modules: ``data`` (swirl), ``schedules`` (gamma), ``gaussian`` / ``uniform`` (hierarchies),
-``models`` (denoiser), ``train`` (safetensors checkpoints), ``codec`` (the file, encode, decode),
+Modules: ``data`` (swirl), ``images`` (photos and crops), ``space`` (uint8 <-> model space),
+``schedules`` (gamma), ``gaussian`` / ``uniform`` (hierarchies), ``models`` / ``unet``
+(denoisers), ``train`` (safetensors checkpoints, the zoo), ``codec`` (the file, encode, decode),
 ``channels`` (the rcc channel of each step), ``metrics`` (PSNR, sliced Wasserstein, bias),
-``report``, ``fuzz``, ``cli`` (``rcc-diffusion``, also ``python -m diffusion``).
+``report`` / ``image_report``, ``fuzz``, ``cli`` (``rcc-diffusion``, also ``python -m diffusion``).
 """
 from __future__ import annotations
 
