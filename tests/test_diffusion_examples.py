@@ -22,6 +22,13 @@ def test_diffusion_swirl_example_smoke(monkeypatch, capsys):
     assert "lossless round trip: ok" in out and "PSNR denoised" in out
 
 
+def test_image_roundtrip_example(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["image_roundtrip.py", "uniform", "16", "2"])
+    runpy.run_path(str(EXAMPLES / "image_roundtrip.py"), run_name="__main__")  # asserts the round trip
+    out = capsys.readouterr().out
+    assert "uniform T=4 astronaut 16x16: file" in out and "per step, real bits/dim" in out
+
+
 @pytest.mark.slow
 def test_demo_runs(tmp_path):
     import diffusion
