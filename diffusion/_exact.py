@@ -62,9 +62,9 @@ def _grid(t: torch.Tensor) -> torch.Tensor:
 
 @contextlib.contextmanager
 def _threads(num: int = 1):
-    """Run the block with ``num`` torch threads (restored after). The float64 network passes give
-    the same bits for any thread count (ATen splits a convolution's outputs, not its sums, among
-    threads; ``tests/test_diffusion_images.py`` checks it), so threads change only the speed."""
+    """Run the block with ``num`` torch threads (restored after). The float64 network passes have
+    given the same bits with 1 and 2 threads (the 512 x 512 astronaut's priors, and
+    ``tests/test_diffusion_images.py`` on every run), so threads change only the speed."""
     n = torch.get_num_threads()
     torch.set_num_threads(num)
     try:

@@ -100,8 +100,8 @@ rows of about ``BLOCK_ELEMENTS`` values (a photo is one block: the UNet sees it 
 (one network pass per step for every point), so lower ``max_elements`` for untrusted files.
 
 Determinism: every parameter of a prior that feeds a coder is computed by a float64 copy of the
-model on the CPU with one thread, then rounded to a grid of 2^-32 (``_GRID``), so a fresh
-process decodes what another encoded (see ``tests/test_diffusion_codec.py``). On another
+model on the CPU (``threads=`` torch threads: the same bits for 1 or 2, tested), then rounded to a
+grid of 2^-32 (``_GRID``), so a fresh process decodes what another encoded (see ``tests/test_diffusion_codec.py``). On another
 machine a prior value that lies within float noise of a rounding boundary may round the other
 way and desynchronise the decoder; the per-step check turns that into a ``DecodeError`` at the
 step where it happens. ``report.grid_margin_report`` measures the risk: with ATen's and MKL's
