@@ -451,3 +451,166 @@ def compress_rows(dim: int = 4096, chunk_bits: float = 8.0, num_seeds: int = 4, 
             "bias": f"t = {ts.mean():+.2f} +- {1 / math.sqrt(num_seeds):.2f}",
         })
     return rows
+
+
+# ----------------------------------------------------------------------------------- figures
+#: One colour per channel, the same in every suite's figure.
+COLOURS = {"pfr": "tab:blue", "orc": "tab:green", "mrc": "tab:red", "uq": "tab:orange", "hybrid": "tab:purple",
+           "exact": "tab:gray"}
+PLOT_SUFFIXES = (".png", ".pdf", ".svg")
+
+
+def _colour(method: str) -> str:
+    return COLOURS.get(method.split()[0], "black")
+
+
+def _identity(ax, lo: float, hi: float, label: str = "y = x") -> None:
+    ax.plot([lo, hi], [lo, hi], color="0.6", linestyle=":", linewidth=1, label=label)
+
+
+def _plot_core(fig, rows):
+    ax, ax_uq = fig.subplots(1, 2)
+    exact = [r for r in rows if r["method"] == "pfr"]
+    trunc = [r for r in rows if r["method"].startswith("pfr N=")]
+    uq = [r for r in rows if r["method"].startswith("uq")]
+    if exact:
+        kl = [r["kl_bits"] for r in exact]
+        ax.plot(kl, [r["bits"] for r in exact], "o-", color=COLOURS["pfr"], label="exact PFR: real bits")
+        ax.plot(kl, [r["bound_bits"] for r in exact], "--", color=COLOURS["pfr"], label="bound KL + log2(KL + 1) + 4")
+        ax.plot(kl, [r["e_log2_index"] for r in exact], "x:", color="0.3", label="E[log2 index]")
+    for r, marker in zip(trunc, "sD^v"):
+        ax.plot([r["kl_bits"]], [r["bits"]], marker, color=COLOURS["pfr"], fillstyle="none", linestyle="none",
+                label=f"truncated PFR, {r['method'][4:]} ({r['bias']})")
+    top = max([r["bound_bits"] for r in exact + trunc] + [1.0])
+    _identity(ax, 0.0, top)
+    ax.set(xlabel="KL (bits)", ylabel="payload bits per message", title="PFR: real bits against KL")
+    ax.legend(fontsize="small")
+    if uq:
+        steps = [float(r["method"].split("=")[1]) for r in uq]
+        ax_uq.plot(steps, [r["bits"] for r in uq], "o-", color=COLOURS["uq"], label="UQ: real bits")
+        ax_uq.plot(steps, [r["bound_bits"] for r in uq], "--", color="0.3", label="I(X; X + U) (one-shot bound)")
+        ax_uq.set_xscale("log")
+        ax_uq.legend(fontsize="small")
+    ax_uq.set(xlabel="quantization step (noise width)", ylabel="bits per dimension",
+              title="UQ, X ~ N(0, 1): bits per element")
+
+
+def _plot_categorical(fig, rows):
+    ax = fig.subplots()
+    floor = [r for r in rows if r["method"].startswith("exact")]
+    for method in dict.fromkeys(r["method"] for r in rows if not r["method"].startswith("exact")):
+        rs = [r for r in rows if r["method"] == method]
+        ax.plot([r["bits"] for r in rs], [r["tv"] for r in rs], "o-", color=_colour(method), label=f"{method}: real bits")
+        ax.plot([r["index_entropy_bits"] for r in rs], [r["tv"] for r in rs], "x--", color=_colour(method),
+                label=f"{method}: index entropy")
+    for r in floor:
+        ax.axhline(r["tv"], color=COLOURS["exact"], linestyle=":", label="exact sampler (noise floor)")
+        ax.axvline(r["kl_bits"], color="0.3", linestyle="-.", linewidth=1, label=f"mean KL = {r['kl_bits']:.2f} bits")
+    ax.set(xlabel="bits per sample", ylabel="total variation to q (bias)",
+           title="Categorical targets: bias against bits (N = number of candidates grows to the right)")
+    ax.legend(fontsize="small")
+
+
+def _plot_equal_variance(fig, rows):
+    from matplotlib.lines import Line2D
+
+    ax_mean, ax_var = fig.subplots(1, 2)
+    markers = dict(zip(dict.fromkeys(r["kl_bits"] for r in rows), "osD^v<>"))
+    for (method, kl), marker in ((k, markers[k[1]]) for k in dict.fromkeys((r["method"], r["kl_bits"]) for r in rows)):
+        rs = [r for r in rows if r["method"] == method and r["kl_bits"] == kl]
+        bits = [r["bits"] for r in rs]
+        ax_mean.plot(bits, [r["mean_ratio"] for r in rs], marker + "-", color=_colour(method))
+        ax_var.plot(bits, [r["var"] for r in rs], marker + "-", color=_colour(method))
+    handles = [Line2D([], [], color=_colour(m), label=m) for m in dict.fromkeys(r["method"] for r in rows)]
+    handles += [Line2D([], [], marker=mk, color="0.3", linestyle="none", label=f"KL = {kl:g} bits") for kl, mk in markers.items()]
+    handles.append(Line2D([], [], color="0.6", linestyle=":", label="exact sampler"))
+    for ax, what in ((ax_mean, "decoded mean / mu"), (ax_var, "decoded variance")):
+        ax.axhline(1.0, color="0.6", linestyle=":")
+        ax.set(xlabel="payload bits per sample", ylabel=f"{what} (1 when exact)")
+    ax_mean.set_title("q = N(mu, 1), p = N(0, 1): bias against bits")
+    ax_var.set_title("more candidates: less bias, more bits")
+    fig.legend(handles=handles, loc="outside right upper", fontsize="small")
+
+
+def _plot_hybrid(fig, rows):
+    from matplotlib.lines import Line2D
+
+    ax = fig.subplots()
+    markers = dict(zip(dict.fromkeys(r["target"] for r in rows), "os^D"))
+    for target, marker in markers.items():
+        rs = [r for r in rows if r["target"] == target]
+        ax.plot([r["candidates"] for r in rs], [r["bits"] for r in rs], "-", color="0.8", zorder=1)
+        for r in rs:
+            ax.plot([r["candidates"]], [r["bits"]], marker, color=_colour(r["method"]), linestyle="none", zorder=2)
+            ax.annotate(r["method"], (r["candidates"], r["bits"]), textcoords="offset points", xytext=(5, 4),
+                        fontsize="x-small")
+    handles = [Line2D([], [], color=COLOURS[m], linewidth=6, label=label)
+               for m, label in (("pfr", "exact PFR"), ("hybrid", "hybrid coding, M bins"))]
+    kls = {r["target"]: r["kl_bits"] for r in rows}
+    handles += [Line2D([], [], marker=mk, color="0.3", linestyle="none", label=f"q = {t} (KL {kls[t]:.1f} bits)")
+                for t, mk in markers.items()]
+    ax.set_xscale("log")
+    ax.set(xlabel="candidates scored per message (log scale)", ylabel="payload bits per message",
+           title="Hybrid coding against exact PFR (p = N(0, 1)): fewer candidates, similar bits")
+    ax.legend(handles=handles, fontsize="small")
+
+
+def _plot_compress(fig, rows):
+    ax_bits, ax_time = fig.subplots(1, 2)
+    names = [r["method"] for r in rows]
+    colours = [_colour(m) for m in names]
+    ax_bits.bar(names, [r["bits_per_kl"] for r in rows], color=colours)
+    ax_bits.axhline(1.0, color="0.3", linestyle=":", label="bits = KL")
+    ax_bits.set(ylabel="payload bits / KL", title=f"rcc.compress, KL = {rows[0]['kl_bits']:.0f} bits" if rows else "")
+    ax_bits.legend(fontsize="small")
+    x = np.arange(len(rows))
+    ax_time.bar(x - 0.2, [r["encode_ms"] for r in rows], 0.4, color=colours, label="compress")
+    ax_time.bar(x + 0.2, [r["decode_ms"] for r in rows], 0.4, color=colours, hatch="//", alpha=0.6, label="decompress")
+    ax_time.set_xticks(x, names)
+    ax_time.set_yscale("log")
+    ax_time.set(ylabel="time per message (ms, log scale)", title="time")
+    ax_time.legend(fontsize="small")
+
+
+def _plot_speed(fig, rows):
+    import textwrap
+
+    ax = fig.subplots()
+    names = [textwrap.fill(r["what"], 32) for r in rows]
+    ax.barh(names, [r["rate_per_s"] for r in rows], color=["tab:blue", "tab:gray", COLOURS["uq"], "tab:blue"])
+    for i, r in enumerate(rows):
+        note = r.get("ratio_to_numpy_normal", math.nan)
+        text = f"{r['rate_per_s']:.3g}/s" + ("" if math.isnan(note) else f"  ({note:.2f} x numpy)")
+        if "ratio" in r:
+            text += f"  (time ratio {r['ratio']:.2f})"
+        ax.annotate(text, (r["rate_per_s"], i), textcoords="offset points", xytext=(4, -3), fontsize="x-small")
+    ax.set_xscale("log")
+    rates = [r["rate_per_s"] for r in rows] or [1.0]
+    ax.set_xlim(min(rates) / 10, max(rates) * 300)
+    ax.invert_yaxis()
+    ax.set(xlabel="items per second (log scale): candidate coordinates, normals, UQ elements, decodes",
+           title="Throughput (higher is faster)")
+
+
+_PLOTS = {"core": _plot_core, "categorical": _plot_categorical, "equal-variance": _plot_equal_variance,
+          "hybrid": _plot_hybrid, "compress": _plot_compress, "speed": _plot_speed}
+
+
+def plot_rows(suite: str, rows: list[dict], path: str, title: str = "") -> None:
+    """Write the figure of one suite's rows (``suite``: core, categorical, equal-variance, hybrid,
+    compress or speed) to ``path`` (.png, .pdf or .svg). Needs matplotlib (imported here, Agg
+    backend); each channel keeps one colour in every figure (:data:`COLOURS`)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure(figsize=(12, 5) if suite in ("core", "equal-variance", "compress") else (9, 5.5),
+                     layout="constrained")
+    try:
+        _PLOTS[suite](fig, rows)
+        if title:
+            fig.suptitle(title, fontsize="small")
+        fig.savefig(path, dpi=120)
+    finally:
+        plt.close(fig)

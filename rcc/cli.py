@@ -4,8 +4,9 @@
 ``diffusion``.
 
 Also runs as ``python -m rcc``. Like gzip: a bad argument or output is one line on stderr
-(``rcc: error: ...``) and exit status 2, found before any work; an existing ``--json`` file is
-kept unless ``-f/--force``.
+(``rcc: error: ...``) and exit status 2, found before any work; an existing ``--json`` or
+``--plot`` file is kept unless ``-f/--force``. ``rcc bench --plot PATH`` (.png, .pdf, .svg) draws
+the suite's rows with matplotlib (optional: without it, ``--plot`` is refused before any work).
 """
 
 from __future__ import annotations
@@ -152,10 +153,27 @@ def _suite(args, bench) -> tuple[str, list[str], list[dict], list | None]:
     return "", notes, rows, None
 
 
+def _check_plot(name: str | None, force: bool) -> None:
+    """Refuse, before any work, a ``--plot`` path with an unknown extension, an existing file
+    (without ``force``), or a missing matplotlib."""
+    if name is None:
+        return
+    from .bench import PLOT_SUFFIXES
+
+    if Path(name).suffix.lower() not in PLOT_SUFFIXES:
+        raise UsageError(f"--plot {name}: unknown extension (use one of {', '.join(PLOT_SUFFIXES)})")
+    _check_output(name, force)
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise UsageError("--plot needs matplotlib (pip install matplotlib)") from None
+
+
 def _bench(args) -> int:
     from . import bench
 
     _check_output(args.json, args.force)
+    _check_plot(args.plot, args.force)
     title, notes, rows, cols = _suite(args, bench)
     print(f"# rcc bench{' ' + title if title else ''}  ({_machine()})")
     for line in notes:
@@ -164,6 +182,9 @@ def _bench(args) -> int:
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"machine": _machine(), "rows": rows}, f, indent=1, default=str)
+    if args.plot:
+        suite = "speed" if args.speed else args.suite
+        bench.plot_rows(suite, rows, args.plot, title=f"rcc bench{' ' + title if title else ''}{' --quick' if args.quick else ''}  ({_machine()})")
     return 0
 
 
@@ -192,7 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--quick", action="store_true", help="small grid (seconds), for smoke tests")
     b.add_argument("--seeds", type=_int(1), default=200, help="messages per PFR row (default 200)")
     b.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
-    b.add_argument("-f", "--force", action="store_true", help="overwrite an existing --json file")
+    b.add_argument("--plot", metavar="PATH", help="also draw the rows as a figure (.png, .pdf or .svg; needs matplotlib)")
+    b.add_argument("-f", "--force", action="store_true", help="overwrite an existing --json or --plot file")
     b.set_defaults(func=_bench)
     f = sub.add_parser("fuzz", help="mutated and crafted inputs against every decoder; counts of outcomes",
                        parents=[common])

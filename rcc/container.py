@@ -64,6 +64,8 @@ FORMAT_VERSION = 2
 #: A decode at the limit holds several float64 arrays of that size (UQ: about 1.2 GiB at peak)
 #: and its work grows with it; raise it with the decoders' ``max_elements=`` keyword.
 DEFAULT_MAX_ELEMENTS = 2**24
+"""Default bound on the number of elements (shape product) a decoder accepts from a blob (2**24;
+raise it with the decoders' ``max_elements=`` keyword)."""
 METHODS = {"uq": 1, "pfr": 2, "orc": 3, "mrc": 4, "hybrid": 5, "uq_stream": 6, "chunked": 16}
 _METHOD_NAMES = {v: k for k, v in METHODS.items()}
 _MAX_PARAMS = 64

@@ -129,3 +129,52 @@ def test_fuzz_subcommand_runs(tmp_path, monkeypatch):
     assert main(["fuzz", "--cases", "7", "--seed", "3", "--json", str(path), "-q"]) == 1
     assert seen == {"cases": 7, "seed": 3, "json_path": str(path), "progress": False}
     assert main(["fuzz"]) == 1 and seen["cases"] == 2000 and seen["seed"] == 0 and seen["progress"] is True
+
+
+# ------------------------------------------------------------------------------------ --plot
+def test_bench_quick_plot_writes_png(tmp_path):
+    pytest.importorskip("matplotlib")
+    path = tmp_path / "out.png"
+    assert main(["bench", "--quick", "--plot", str(path)]) == 0
+    assert path.read_bytes().startswith(b"\x89PNG") and path.stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("suite, name", [("core", "core"), ("categorical", "categorical"),
+                                         ("equal-variance", "equal_variance"), ("hybrid", "hybrid"),
+                                         ("compress", "compress"), ("speed", "speed")])
+def test_every_suite_plots_its_recorded_rows(suite, name, tmp_path):
+    """Each suite's figure draws from the rows recorded in docs/figures (no bench run)."""
+    pytest.importorskip("matplotlib")
+    from pathlib import Path
+
+    rows = json.loads((Path(__file__).parents[1] / "docs" / "figures" / f"bench_{name}.json").read_text())["rows"]
+    path = tmp_path / f"{name}.svg"
+    bench.plot_rows(suite, rows, str(path))
+    assert path.read_text().lstrip().startswith("<?xml")
+
+
+def test_bench_plot_is_not_overwritten_without_force(tmp_path, capsys, no_bench):
+    path = tmp_path / "out.png"
+    path.write_bytes(b"precious")
+    assert main(["bench", "--quick", "--plot", str(path)]) == 2
+    err = capsys.readouterr().err
+    _one_error_line(err)
+    assert "already exists" in err and "--force" in err and path.read_bytes() == b"precious"
+
+
+@pytest.mark.parametrize("name", ["out.jpg", "out", "-"])
+def test_bench_plot_refuses_unknown_extension(name, tmp_path, capsys, no_bench):
+    assert main(["bench", "--quick", "-f", "--plot", str(tmp_path / name) if name != "-" else name]) == 2
+    err = capsys.readouterr().err
+    _one_error_line(err)
+    assert "unknown extension" in err and ".png" in err
+
+
+def test_bench_plot_without_matplotlib_is_one_line(tmp_path, capsys, no_bench, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib raises ImportError
+    assert main(["bench", "--quick", "--plot", str(tmp_path / "out.png")]) == 2
+    err = capsys.readouterr().err
+    _one_error_line(err)
+    assert "matplotlib" in err and not (tmp_path / "out.png").exists()
