@@ -12,6 +12,7 @@ KL[q || p] bits, with the bits counted from the bytes actually written.
 
 from . import random
 from .channel import decode
+from .bounds import dcs_bits, dcs_bits_equal_variance
 from .chunked import ChunkStats, compress, decompress
 from .container import DEFAULT_MAX_ELEMENTS, Message, Payload
 from .distributions import Gaussian, Laplace, Logistic, Uniform, dinf_bits, kl_bits
@@ -33,6 +34,8 @@ __all__ = [
     "Laplace",
     "kl_bits",
     "dinf_bits",
+    "dcs_bits",
+    "dcs_bits_equal_variance",
     "Message",
     "Payload",
     "decode",
