@@ -47,6 +47,47 @@ def test_mkdocs_build_strict(tmp_path):
     for page in ("index", "concepts", "howto", "bibliography", "format", "references"):
         path = site / ("index.html" if page == "index" else f"{page}/index.html")
         assert path.is_file(), path
+    # no raw Sphinx role (":func:`x`", or ":func:" before a code span) on any page or in the search index
+    raw = [(str(path.relative_to(site)), m.group(0)) for path in sorted(site.rglob("*"))
+           if path.suffix in (".html", ".json") for m in RAW_ROLE.finditer(path.read_text(errors="replace"))]
+    assert not raw, f"raw Sphinx roles in the built site: {raw[:10]}"
+    assert not (site / "_hooks").exists(), "the mkdocs hook is published as a page asset"
+
+
+RAW_ROLE = re.compile(r":(?:py:)?(?:func|class|meth|mod|attr|data|exc|obj|const):(?:`|<code>)")
+
+
+def _hook():
+    spec = importlib.util.spec_from_file_location("sphinx_roles", ROOT / "docs" / "_hooks" / "sphinx_roles.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class _Page:
+    def __init__(self, src_uri, toc=()):
+        self.file = type("File", (), {"src_uri": src_uri})()
+        self.toc = list(toc)
+
+
+def test_hook_renders_roles_on_every_page():
+    """A hand-written page gets roles rendered (not only the API pages); its ``double backticks``
+    inside code stay as written; code blocks are left alone; the TOC loses role prefixes."""
+    hook = _hook()
+    item = type("Item", (), {"title": "Using :func:`rcc.compress`", "children": []})()
+    page = _Page("howto.md", toc=[item])
+    html_in = ("<p>See :func:<code>rcc.compress</code> and :class:`~rcc.PFR`.</p>"
+               "<p><code>``kept``</code></p><pre><code>:func:`in_a_block`</code></pre>")
+    out = hook.on_page_content(html_in, page)
+    assert ':func:' not in out.split("<pre>")[0] and ":class:" not in out
+    assert '<autoref identifier="rcc.compress" optional><code>rcc.compress</code></autoref>' in out
+    assert '<autoref identifier="rcc.PFR" optional><code>PFR</code></autoref>' in out
+    assert "<code>``kept``</code>" in out
+    assert "<pre><code>:func:`in_a_block`</code></pre>" in out
+    assert item.title == "Using rcc.compress"
+    api = hook.on_page_content('<div class="doc doc-object"><p>``x`` and :meth:`Foo.bar`</p></div>',
+                               _Page("api/rcc.md"))
+    assert "<code>x</code>" in api and '<autoref identifier="rcc.Foo.bar" optional>' in api
 
 
 def _public(package):

@@ -12,7 +12,10 @@ leaves the role prefix as raw text. This hook rewrites the HTML that mkdocstring
 - a double-backtick span left in the text becomes code (inside a code element or an attribute,
   the backticks are dropped).
 
-Only pages with mkdocstrings output are touched, and never the inside of ``<pre>`` blocks.
+Roles are rewritten on every page (a hand-written page that quotes a docstring gets the same
+rendering), double-backtick spans only on pages with mkdocstrings output (elsewhere Markdown has
+already made them code), and never inside ``<pre>`` blocks. The page's table of contents (the
+side bar and the search index read it) loses the role prefixes too.
 """
 
 from __future__ import annotations
@@ -50,9 +53,11 @@ def _link(target: str, package: str | None) -> str:
             f"<code>{html.escape(shown)}</code></autoref>")
 
 
-def rewrite(text: str, package: str | None = None) -> str:
-    """The HTML ``text`` with Sphinx roles and double-backtick spans rendered (see the module)."""
+def rewrite(text: str, package: str | None = None, double: bool = True) -> str:
+    """The HTML ``text`` with Sphinx roles and (if ``double``) double-backtick spans rendered
+    (see the module)."""
     text = _ROLE_CODE.sub(lambda m: _link(m["target"], package), text)
+    sub_double = _DOUBLE.sub if double else (lambda repl, part: part)
     out, in_pre, in_code = [], 0, 0
     for part in _TAG.split(text):
         if part.startswith("<") and part.endswith(">"):
@@ -67,22 +72,36 @@ def rewrite(text: str, package: str | None = None) -> str:
                 in_code = max(in_code - 1, 0)
             if not in_pre and "`" in part:  # attribute values (tooltips): plain text
                 part = _ROLE_RAW.sub(lambda m: html.escape(_split(m["target"])[0], quote=True), part)
-                part = _DOUBLE.sub(lambda m: m["text"], part)
+                part = sub_double(lambda m: m["text"], part)
             out.append(part)
             continue
         if in_pre or "`" not in part:
             out.append(part)
         elif in_code:
             part = _ROLE_RAW.sub(lambda m: _split(m["target"])[0], part)
-            out.append(_DOUBLE.sub(lambda m: m["text"], part))
+            out.append(sub_double(lambda m: m["text"], part))
         else:
             part = _ROLE_RAW.sub(lambda m: _link(m["target"], package), part)
-            out.append(_DOUBLE.sub(lambda m: f"<code>{m['text']}</code>", part))
+            out.append(sub_double(lambda m: f"<code>{m['text']}</code>", part))
     return "".join(out)
 
 
+def _plain(text: str) -> str:
+    """``text`` with every Sphinx role replaced by its shown text (for titles)."""
+    text = _ROLE_CODE.sub(lambda m: html.escape(_split(m["target"])[0]), text)
+    return _ROLE_RAW.sub(lambda m: html.escape(_split(m["target"])[0]), text)
+
+
+def _clean_toc(items) -> None:
+    for item in items:
+        if getattr(item, "title", None) and ":" in item.title:
+            item.title = _plain(item.title)
+        _clean_toc(getattr(item, "children", ()))
+
+
 def on_page_content(html_text: str, page, **kwargs) -> str:
-    if 'class="doc doc-' not in html_text:
-        return html_text
+    _clean_toc(getattr(page, "toc", ()) or ())
+    if 'class="doc doc-' not in html_text:  # a hand-written page: roles only
+        return rewrite(html_text, None, double=False) if ":" in html_text else html_text
     stem = page.file.src_uri.rsplit("/", 1)[-1].removesuffix(".md")
     return rewrite(html_text, stem if stem in ("rcc", "diffusion") else None)
