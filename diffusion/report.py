@@ -12,7 +12,10 @@ decoded again (the round trip is checked), and the figures are collected:
   the denoised, ancestral and flow reconstructions.
 
 Outputs (in ``out_dir``): ``diffusion_report.json``, ``bits_vs_T.png``,
-``rate_distortion.png``, ``steps_<hierarchy>_T<T>.png``; the tables go to stdout.
+``rate_distortion.png``, ``steps_<hierarchy>_T<T>.png``, ``swirl_progressive.png`` (the data and
+the reconstructions after k steps); the tables go to stdout. Every figure gives each hierarchy
+and channel one colour (:data:`COLOURS`, shared with ``rcc bench --plot``) and each quantity one
+line style (:data:`LINESTYLES`: solid = real bits, dashed = KL or NELBO).
 """
 from __future__ import annotations
 
@@ -23,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from rcc.bench import COLOURS as _CHANNEL_COLOURS
 
 from . import _exact, codec
 from . import data as _data
@@ -187,83 +192,253 @@ def format_totals(results: list[dict]) -> str:
 
 
 # ------------------------------------------------------------------------------------ plots
-def _plots(results: list[dict], out: Path) -> list[str]:
+#: One colour per hierarchy and per channel in every figure of the project: the channels keep
+#: the colours of ``rcc bench --plot`` (``rcc.bench.COLOURS``), each hierarchy takes the colour
+#: of the channel that codes it by default (uniform: UQ, Gaussian: PFR), and the image baselines
+#: (PNG, WebP) take colours that no channel uses. Line styles carry the quantity (:data:`LINESTYLES`).
+COLOURS = {**_CHANNEL_COLOURS, "uniform": _CHANNEL_COLOURS["uq"], "gaussian": _CHANNEL_COLOURS["pfr"],
+           "png": "tab:brown", "webp": "tab:olive"}
+#: Line style of each quantity in the figures (solid: real bits, the bytes written; dashed: KL or
+#: NELBO, what an ideal channel would cost) and of each progressive reconstruction (solid:
+#: denoised; dash-dot: ancestral; dotted: probability flow).
+LINESTYLES = {"real": "-", "kl": "--", "denoised": "-", "ancestral": "-.", "flow": ":"}
+_STYLE_WORDS = {"-": "solid", "--": "dashed", "-.": "dash-dot", ":": "dotted"}
+_MARKER_WORDS = {"s": "squares", "o": "circles"}
+_RECON_WORDS = {"denoised": "denoised (posterior mean)", "ancestral": "ancestral sampling",
+                "flow": "probability flow (deterministic)"}
+_DATA_GREY = "0.7"
+
+
+def _colour(hierarchy: str) -> str:
+    return COLOURS.get(hierarchy, "black")
+
+
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    files = []
-    # bits/dim vs T
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for h, color in (("gaussian", "tab:blue"), ("uniform", "tab:orange")):
+    return plt
+
+
+def _style_handles(items) -> list:
+    """Neutral grey legend handles that show a line style; ``items``: (line style, meaning) or
+    (line style, meaning, marker)."""
+    from matplotlib.lines import Line2D
+
+    return [Line2D([], [], color="0.3", linestyle=ls, linewidth=1.6, marker=rest[0] if rest else None,
+                   label=f"{_STYLE_WORDS[ls]}{' with ' + _MARKER_WORDS[rest[0]] if rest else ''}: {text}")
+            for ls, text, *rest in items]
+
+
+def _colour_handles(items) -> list:
+    """Legend handles of one colour each (a thick line, optionally a marker); ``items``:
+    (colour, label) or (colour, label, marker)."""
+    from matplotlib.lines import Line2D
+
+    return [Line2D([], [], color=c, linewidth=5, marker=rest[0] if rest else None, markersize=7,
+                   markeredgecolor="black", label=label) for c, label, *rest in items]
+
+
+def plot_bits_vs_T(results: list[dict], path):
+    """Lossless rate against the number of steps T (:func:`evaluate` results): per hierarchy (one
+    colour each) the model's NELBO (dashed) and the real file size (solid), in bits per dimension.
+    Writes ``path``; returns the (closed) matplotlib figure, as every ``plot_*`` function here does."""
+    plt = _pyplot()
+    from matplotlib.ticker import NullLocator, ScalarFormatter
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    hierarchies = []
+    for h in ("uniform", "gaussian"):
         rs = [r for r in results if r["hierarchy"] == h]
         ts = sorted({r["steps_T"] for r in rs})
         if not ts:
             continue
         nel = [next(r for r in rs if r["steps_T"] == t)["nelbo"]["total"] for t in ts]
-        ax.plot(ts, nel, "o--", color=color, label=f"{h}: NELBO (ideal channel)")
+        ax.plot(ts, nel, marker="o", linestyle=LINESTYLES["kl"], color=_colour(h))
         real = sorted((r["steps_T"], r["real_total"], r["channel"]) for r in rs if r["counts_bytes"])
+        chans = ""
         if real:
-            chans = "/".join(sorted({c.upper() for _, _, c in real}))
-            ax.plot([a for a, _, _ in real], [b for _, b, _ in real], "s-", color=color,
-                    label=f"{h}: real file ({chans})")
+            chans = ", real file: " + "/".join(sorted({c.upper() for _, _, c in real}))
+            ax.plot([a for a, _, _ in real], [b for _, b, _ in real], marker="s", linestyle=LINESTYLES["real"],
+                    color=_colour(h))
+        hierarchies.append((_colour(h), f"{h} hierarchy{chans}"))
     ax.set_xscale("log")
+    ax.set_xticks(sorted({r["steps_T"] for r in results}))
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.xaxis.set_minor_locator(NullLocator())
     ax.set_xlabel("number of steps T")
-    ax.set_ylabel("bits / dim (seed-0 swirl)")
-    ax.set_title("Lossless rate vs T")
+    ax.set_ylabel("bits per dimension")
+    ax.set_title("Lossless rate of the swirl data set against the number of steps")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(handles=_colour_handles(hierarchies) + _style_handles(
+        [(LINESTYLES["real"], "real file size (bits written)", "s"), (LINESTYLES["kl"], "NELBO (ideal channel)", "o")]),
+        fontsize=8)
     fig.tight_layout()
-    fig.savefig(out / "bits_vs_T.png", dpi=120)
+    fig.savefig(path, dpi=120)
     plt.close(fig)
-    files.append("bits_vs_T.png")
+    return fig
 
-    # rate-distortion of the real-channel runs
+
+def _rd_runs(results: list[dict]) -> list[dict]:
     rd = [r for r in results if r.get("progressive")]
     # keep the plot readable: T = 5 real-channel runs and the ideal large-T run(s)
     if len(rd) > 3:
         rd = [r for r in rd if (r["steps_T"] == 5 and r["counts_bytes"]) or not r["counts_bytes"]] or rd[:3]
-    if rd:
-        fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-        colors = ["tab:orange", "tab:blue", "tab:green", "tab:red", "tab:purple"]
-        for r, color in zip(rd, colors * 4):
-            prog = [p for p in r["progressive"] if p["k"] != "lossless"]
-            bits = [p["bits"] for p in prog]
-            lab = f"{r['hierarchy']} T={r['steps_T']} {r['channel']}"
-            for name, ls in (("denoised", "-"), ("ancestral", ":"), ("flow", "--")):
-                axes[0].plot(bits, [p[f"psnr_{name}"] for p in prog], ls, color=color, marker=".", label=f"{lab} {name}")
-                axes[1].plot(bits, [p[f"swd_{name}"] for p in prog], ls, color=color, marker=".", label=f"{lab} {name}")
-        axes[0].set_ylabel("PSNR [dB]")
-        axes[1].set_ylabel("sliced W1 to the data [8-bit units]")
-        axes[1].set_yscale("log")
-        for a in axes:
-            a.set_xlabel("cumulative bits / dim (real; ideal: KL)")
-            a.grid(alpha=0.3)
-        axes[0].legend(fontsize=7)
-        fig.suptitle("Progressive decoding of the seed-0 swirl set (real bits)")
-        fig.tight_layout()
-        fig.savefig(out / "rate_distortion.png", dpi=120)
-        plt.close(fig)
-        files.append("rate_distortion.png")
+    return rd
 
-    # per-step real vs KL
+
+def plot_rate_distortion(results: list[dict], path):
+    """Progressive decoding (:func:`evaluate` results with ``progressive`` rows): PSNR (dB) and
+    sliced Wasserstein distance to the data against the bits per dimension received; one colour
+    per hierarchy, one marker per run, one line style per reconstruction (solid: denoised,
+    dash-dot: ancestral, dotted: probability flow). Returns None, writing nothing, when no
+    result has progressive rows."""
+    rd = _rd_runs(results)
+    if not rd:
+        return None
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(11.5, 4.4))
+    markers = ["o", "s", "^", "D", "v", "P"]
+    runs = []
+    for j, r in enumerate(rd):
+        colour, marker = _colour(r["hierarchy"]), markers[j % len(markers)]
+        prog = [p for p in r["progressive"] if p["k"] != "lossless"]
+        bits = [p["bits"] for p in prog]
+        for name in ("denoised", "ancestral", "flow"):
+            for ax, key in ((axes[0], "psnr"), (axes[1], "swd")):
+                ax.plot(bits, [p[f"{key}_{name}"] for p in prog], linestyle=LINESTYLES[name], color=colour,
+                        marker=marker, markersize=4)
+        what = "real bits" if r["counts_bytes"] else "ideal channel, bits = KL"
+        runs.append((colour, f"{r['hierarchy']}, T = {r['steps_T']}, {r['channel']} ({what})", marker))
+    axes[0].set_ylabel("PSNR (dB)")
+    axes[0].set_title("Reconstruction quality (higher is better)")
+    axes[1].set_ylabel("sliced Wasserstein distance to the data")
+    axes[1].set_yscale("log")
+    axes[1].set_title("Distance to the data's point cloud (lower is better)")
+    for a in axes:
+        a.set_xlabel("bits per dimension received")
+        a.grid(alpha=0.3)
+    axes[0].legend(handles=_colour_handles(runs) + _style_handles(
+        [(LINESTYLES[n], _RECON_WORDS[n]) for n in ("denoised", "ancestral", "flow")]), fontsize=7)
+    fig.suptitle("Progressive decoding of the swirl data set: quality against bits received")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return fig
+
+
+def plot_steps(r: dict, path):
+    """Per step of one :func:`evaluate` result: KL (dashed outline) beside real bits (solid bar),
+    in the hierarchy's colour, bits per dimension."""
+    plt = _pyplot()
+    from matplotlib.patches import Patch
+
+    colour = _colour(r["hierarchy"])
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    k = np.array([s["k"] for s in r["steps"]])
+    ax.bar(k - 0.2, [s["kl"] for s in r["steps"]], 0.4, facecolor="none", edgecolor=colour, hatch="//",
+           linestyle=LINESTYLES["kl"], linewidth=1.4)
+    ax.bar(k + 0.2, [s["real"] for s in r["steps"]], 0.4, color=colour, edgecolor="black", linewidth=0.4,
+           linestyle=LINESTYLES["real"])
+    ax.set_xticks(k)
+    ax.set_xlabel("step (in the order sent; step k removes noise level T - k + 1)")
+    ax.set_ylabel("bits per dimension")
+    ax.set_title(f"{r['hierarchy']} hierarchy, T = {r['steps_T']}: real bits and KL per step")
+    ax.legend(handles=[Patch(facecolor="none", edgecolor=colour, hatch="//", linestyle=LINESTYLES["kl"],
+                             linewidth=1.4, label="dashed outline: KL (ideal channel)"),
+                       Patch(facecolor=colour, edgecolor="black", linewidth=0.4, linestyle=LINESTYLES["real"],
+                             label=f"solid: real bits ({r['channel'].upper()} channel)")], fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return fig
+
+
+def swirl_reconstructions(model, x=None, ks=None, channel: str = "ideal", seed: int = 0,
+                          recon_seed: int = 0) -> dict:
+    """The data and the denoised reconstructions after k of the T steps, for :func:`plot_swirl`.
+
+    Encodes ``x`` (uint8 (N, 2); default the seed-0 swirl set) with ``channel`` (default the
+    ideal channel: exact posterior samples, a second or less; a real Gaussian channel takes tens
+    of seconds) and reconstructs from the latent after k steps as :func:`evaluate` does.
+    ``ks``: the numbers of steps (default up to five, 0 and T included). Returns ``{"hierarchy",
+    "steps_T", "channel", "data": x, "panels": [(k, bits per dimension, uint8 (N, 2))]}``; the bits
+    are those of the file prefix that decodes k steps (ideal channel: the KL of the latents so far).
+    """
+    x = _data.swirl() if x is None else np.asarray(x)
+    T = model.num_steps
+    ks = sorted({0, T} | {round(T * f) for f in (0.25, 0.5, 0.75)}) if ks is None else list(ks)
+    res = codec.encode(model, x, channel=channel, seed=seed)
+    if res.counts_bytes:  # a real channel: the file prefix that decodes k steps
+        cums = 8.0 * np.array([res.head_bytes] + list(res.prefix_bytes), dtype=np.float64)
+    else:  # the ideal channel writes raw latents: count the KL (z_1's too where the file codes z_1)
+        base = float(getattr(res, "prior_kl_bits", 0.0))
+        cums = np.concatenate([[base], base + np.cumsum(res.kl_bits)])
+    panels = []
+    mdl = _exact._model64(model)
+    with torch.no_grad(), _exact._threads(1):
+        for k in ks:
+            z = torch.as_tensor(_data_z(res, k, x.shape, seed))
+            den, _, _ = codec.reconstructions(mdl, z, T - k, recon_seed)
+            panels.append((k, float(cums[k]) / x.size, np.asarray(den)))
+    return {"hierarchy": model.kind, "steps_T": T, "channel": res.channel, "data": x, "panels": panels}
+
+
+def plot_swirl(rows: list[dict], path):
+    """The swirl data (grey) and its progressive reconstructions: one row per hierarchy (its
+    colour), one panel per number of steps decoded, titled with the bits per dimension received;
+    ``rows``: :func:`swirl_reconstructions` results."""
+    plt = _pyplot()
+    from matplotlib.lines import Line2D
+
+    ncol = max(len(r["panels"]) for r in rows) + 1
+    fig, axes = plt.subplots(len(rows), ncol, figsize=(2.3 * ncol, 2.5 * len(rows) + 0.6), squeeze=False,
+                             sharex=True, sharey=True)
+    for row, (r, ax_row) in enumerate(zip(rows, axes)):
+        x, colour = np.asarray(r["data"]), _colour(r["hierarchy"])
+        ax_row[0].scatter(x[:, 0], x[:, 1], s=1, color=_DATA_GREY)
+        ax_row[0].set_title("the data", fontsize=9)
+        ax_row[0].set_ylabel(f"{r['hierarchy']}, T = {r['steps_T']}\nsecond coordinate")
+        for ax, (k, bits, rec) in zip(ax_row[1:], r["panels"]):
+            rec = np.asarray(rec)
+            ax.scatter(x[:, 0], x[:, 1], s=1, color=_DATA_GREY)
+            ax.scatter(rec[:, 0], rec[:, 1], s=1.5, color=colour)
+            ax.set_title(f"{k} of {r['steps_T']} steps\n{bits:.2f} bits per dimension", fontsize=9)
+        for ax in ax_row[1 + len(r["panels"]):]:
+            ax.axis("off")
+        if row == len(rows) - 1:
+            for ax in ax_row:
+                ax.set_xlabel("first coordinate")
+    handles = [Line2D([], [], marker="o", linestyle="none", color=_DATA_GREY, label="the data")]
+    handles += [Line2D([], [], marker="o", linestyle="none", color=_colour(r["hierarchy"]),
+                       label=f"{r['hierarchy']}: denoised reconstruction ({r['channel']} channel"
+                             f"{'; bits = KL' if r['channel'] == 'ideal' else ''})") for r in rows]
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
+    fig.suptitle("The swirl data set and what a decoder reconstructs after each prefix of the file")
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return fig
+
+
+def _plots(results: list[dict], out: Path, swirl_rows: list[dict] | None = None) -> list[str]:
+    files = []
+    plot_bits_vs_T(results, out / "bits_vs_T.png")
+    files.append("bits_vs_T.png")
+    if plot_rate_distortion(results, out / "rate_distortion.png") is not None:
+        files.append("rate_distortion.png")
     for r in results:
         if not r["counts_bytes"]:
             continue
-        fig, ax = plt.subplots(figsize=(6, 3.5))
-        k = np.array([s["k"] for s in r["steps"]])
-        ax.bar(k - 0.2, [s["kl"] for s in r["steps"]], 0.4, label="KL")
-        ax.bar(k + 0.2, [s["real"] for s in r["steps"]], 0.4, label=f"real ({r['channel']})")
-        ax.set_xlabel("step k (sent k-th; i = T - k + 1)")
-        ax.set_ylabel("bits / dim")
-        ax.set_title(f"{r['hierarchy']} T={r['steps_T']}: real bits vs KL per step")
-        ax.legend()
-        fig.tight_layout()
         name = f"steps_{r['hierarchy']}_T{r['steps_T']}.png"
-        fig.savefig(out / name, dpi=110)
-        plt.close(fig)
+        plot_steps(r, out / name)
         files.append(name)
+    if swirl_rows:
+        plot_swirl(swirl_rows, out / "swirl_progressive.png")
+        files.append("swirl_progressive.png")
     return files
 
 
@@ -327,7 +502,12 @@ def run_report(out_dir="out", quick: bool = False, gaussian_channel: str = "pfr"
     text = format_totals(results)
     if verbose:
         print(text)
-    files = _plots(results, out)
+    swirl_rows = []
+    for h in ("uniform", "gaussian"):  # the figure of the data and its reconstructions: ideal channel, fast
+        ts = sorted({t for hh, t, _ in configs if hh == h})
+        if ts:
+            swirl_rows.append(swirl_reconstructions(load_model(checkpoint_path(h, 5 if 5 in ts else ts[0]))))
+    files = _plots(results, out, swirl_rows)
     (out / "diffusion_report.json").write_text(json.dumps(_jsonable(results), indent=1))
     (out / "diffusion_report.txt").write_text(
         "\n\n".join(format_steps(r) for r in results if r["channel"] != "ideal") + "\n\n" + text + "\n"
@@ -373,23 +553,23 @@ GRIDS = {"full": TRADEOFF_GRID, "layouts": LAYOUT_GRID}
 
 
 def _plot_tradeoff(rows: list[dict], steps: int, path) -> None:
-    """Real bits against the chain's excess, one numbered marker per row (area ~ sqrt of time)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """Real bits against the chain's excess, one numbered marker per row: colour = channel
+    (:data:`COLOURS`), circle = KL-balanced chunks, square = equal-size chunks, area ~ sqrt(time)."""
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(9.5, 4.8))
     for k, r in enumerate(rows, 1):
         shape = "even" if r["layout"] == "even" else f"kl/{r['size_multiple']!s}"
         label = (f"{k}: {r['channel']} {r['chunk_bits']:g} b, {shape}, N 2^{round(math.log2(r['num_candidates']))}"
                  f"{'' if r['headroom_bits'] is None else ', h %g' % r['headroom_bits']} ({r['encode_seconds']:.0f} s)")
         ax.scatter(r["real"], r["bias_excess"], s=48 * math.sqrt(max(r["encode_seconds"], 1.0)), label=label,
-                   alpha=0.8)
+                   alpha=0.75, color=COLOURS.get(r["channel"], "black"), marker="s" if r["layout"] == "even" else "o",
+                   edgecolors="black", linewidths=0.4)
         ax.annotate(str(k), (r["real"], r["bias_excess"]), fontsize=8, xytext=(5, 4), textcoords="offset points")
-    ax.set_xlabel("real file bits / dim")
-    ax.set_ylabel("bias: KL + data of the sent chain - ideal (bits / dim)")
-    ax.set_title(f"Gaussian T={steps}: truncation trades bits, bias and time (marker area ~ sqrt(time))")
+    ax.set_xlabel("real file size (bits per dimension)")
+    ax.set_ylabel("bias: excess KL + data over the\nideal channel (bits per dimension)")
+    ax.set_title(f"Gaussian hierarchy, T = {steps}: truncated channels trade bits, bias and time\n"
+                 "(colour: channel; circle: KL-balanced chunks, square: equal-size chunks; area ~ sqrt(encode time))",
+                 fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     fig.tight_layout()

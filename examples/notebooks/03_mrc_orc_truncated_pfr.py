@@ -40,6 +40,7 @@ import numpy as np
 from scipy import stats
 
 import rcc
+from rcc.bench import COLOURS  # one colour per channel, the same as in `rcc bench --plot`
 
 # %% [markdown]
 # ## The pair
@@ -98,6 +99,7 @@ methods = {
     "ORC": lambda n: rcc.ORC(num_candidates=n),
     "truncated PFR": lambda n: rcc.PFR(max_candidates=n),
 }
+colour = {"MRC": COLOURS["mrc"], "ORC": COLOURS["orc"], "truncated PFR": COLOURS["pfr"]}
 samples = {name: [] for name in methods}
 bits = {name: [] for name in methods}
 for n in Ns:
@@ -112,8 +114,8 @@ print(f"exact PFR: mean bits {exact_bits:.2f}, histogram TV {hist_tv(exact_x):.3
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(12, 4))
 for name in methods:
-    axes[0].plot(Ns, [x.mean() - q_loc for x in samples[name]], "o-", label=name)
-    axes[1].plot(Ns, [hist_tv(x) for x in samples[name]], "o-", label=name)
+    axes[0].plot(Ns, [x.mean() - q_loc for x in samples[name]], "o-", color=colour[name], label=name)
+    axes[1].plot(Ns, [hist_tv(x) for x in samples[name]], "o-", color=colour[name], label=name)
 se = q_scale / np.sqrt(num_seeds)
 axes[0].axhspan(-2 * se, 2 * se, color="gray", alpha=0.25, label="sampling noise (2 std. errors)")
 axes[0].axhline(0, color="k", lw=0.8)
@@ -146,8 +148,8 @@ plt.show()
 # %%
 fig, ax = plt.subplots(figsize=(6.5, 4))
 for name in methods:
-    ax.plot(Ns, bits[name], "o-", label=name)
-ax.axhline(exact_bits, color="C3", ls="--", label="exact PFR")
+    ax.plot(Ns, bits[name], "o-", color=colour[name], label=name)
+ax.axhline(exact_bits, color=COLOURS["pfr"], ls="--", label="exact PFR (no candidate limit)")
 ax.axhline(kl, color="k", ls=":", label="KL")
 ax.set_xscale("log", base=2)
 ax.set_xlabel("number of candidates N")
@@ -177,7 +179,8 @@ assert np.array_equal(tail, differ)     # the samples differ exactly when K > N
 
 fig, ax = plt.subplots(figsize=(6.5, 4))
 ax.plot(Ns, tail, "s-", label="P(K > N), index of the exact PFR")
-ax.plot(Ns, [hist_tv(x) for x in samples["truncated PFR"]], "o-", label="truncated PFR: total variation")
+ax.plot(Ns, [hist_tv(x) for x in samples["truncated PFR"]], "o-", color=COLOURS["pfr"],
+        label="truncated PFR: total variation")
 ax.axhline(tv_floor, color="gray", ls="--", label="floor: exact samples")
 ax.set_xscale("log", base=2)
 ax.set_xlabel("number of candidates N")

@@ -51,6 +51,7 @@ import numpy as np
 from scipy import stats
 
 import rcc
+from rcc.bench import COLOURS  # one colour per channel, the same as in `rcc bench --plot`
 
 p = rcc.Gaussian(0.0, 1.0)          # the prior, known to both sides
 q = rcc.Gaussian(2.0, 0.25)         # the target, known to the sender
@@ -137,14 +138,14 @@ for M_, c, b, h in zip(bins_list, hyb_cands, hyb_bits, hyb_hk):
 dinf = rcc.dinf_bits(q, p)
 kl = rcc.kl_bits(q, p)
 fig, axes = plt.subplots(1, 2, figsize=(12, 4))
-axes[0].loglog(bins_list, hyb_cands, "o-", label="rcc.Hybrid: mean candidates scored")
-axes[0].axhline(pfr_cands, color="C1", ls="--", label="rcc.PFR: mean candidates scored")
+axes[0].loglog(bins_list, hyb_cands, "o-", color=COLOURS["hybrid"], label="rcc.Hybrid: mean candidates scored")
+axes[0].axhline(pfr_cands, color=COLOURS["pfr"], ls="--", label="rcc.PFR: mean candidates scored")
 axes[0].loglog(bins_list, 2**dinf / np.array(bins_list), ":", color="k", label="2^D_inf / M")
 axes[0].set_xlabel("number of bins M")
 axes[0].set_ylabel("candidates per sample")
 axes[0].legend(fontsize=8)
-axes[1].semilogx(bins_list, hyb_bits, "o-", label="rcc.Hybrid: mean payload bits")
-axes[1].axhline(pfr_bits, color="C1", ls="--", label="rcc.PFR: mean payload bits")
+axes[1].semilogx(bins_list, hyb_bits, "o-", color=COLOURS["hybrid"], label="rcc.Hybrid: mean payload bits")
+axes[1].axhline(pfr_bits, color=COLOURS["pfr"], ls="--", label="rcc.PFR: mean payload bits")
 axes[1].axhline(kl, color="k", ls=":", label="KL(q || p)")
 axes[1].set_xlabel("number of bins M")
 axes[1].set_ylabel("bits per sample")

@@ -35,6 +35,7 @@ import numpy as np
 from scipy import stats
 
 import rcc
+from rcc.bench import COLOURS  # one colour per channel, the same as in `rcc bench --plot`
 
 rng = np.random.default_rng(0)
 d = 300
@@ -206,8 +207,8 @@ for num_pushes in [5, 10, 20, 30]:
           f"information content {stream.info_bits:.1f} bits")
 
 fig, ax = plt.subplots(figsize=(7, 4))
-ax.plot(chunk_counts, excess, "o-", label=f"rcc.compress (PFR): payload - KL (about {beta:.1f} bits per chunk)")
-ax.plot(push_counts, uq_excess, "s-", label="rcc.UQStream: payload - KL-equivalent")
+ax.plot(chunk_counts, excess, "o-", color=COLOURS["pfr"], label=f"rcc.compress (PFR): payload - KL (about {beta:.1f} bits per chunk)")
+ax.plot(push_counts, uq_excess, "s-", color=COLOURS["uq"], label="rcc.UQStream: payload - KL-equivalent")
 ax.axhline(0, color="k", lw=0.8)
 ax.set_xlabel("number of chunks (PFR) or pushes (UQ)")
 ax.set_ylabel("bits above the KL")

@@ -39,6 +39,7 @@ import torch
 
 import diffusion
 from diffusion import codec, data
+from diffusion.report import COLOURS  # one colour per hierarchy, the same in every figure of the project
 
 torch.set_num_threads(1)
 x = data.swirl()                       # the seed-0 swirl: uint8 (1024, 2)
@@ -81,12 +82,15 @@ steps = np.arange(1, T + 1)
 fig, ax = plt.subplots(figsize=(7.5, 4))
 width = 0.25
 r_u, r_g = results["uniform"], results["gaussian"]
-ax.bar(steps - width, r_u.kl_bits, width, label="uniform: KL")
-ax.bar(steps, r_u.step_bits, width, label="uniform: real bits (rcc.UQStream)")
-ax.bar(steps + width, r_g.kl_bits, width, label="gaussian: KL (= ideal channel bits)")
+# solid bars: real bits; dashed outlines: KL (what an ideal channel would cost)
+ax.bar(steps - width, r_u.kl_bits, width, facecolor="none", edgecolor=COLOURS["uniform"], hatch="//", ls="--",
+       label="uniform: KL")
+ax.bar(steps, r_u.step_bits, width, color=COLOURS["uniform"], label="uniform: real bits (rcc.UQStream)")
+ax.bar(steps + width, r_g.kl_bits, width, facecolor="none", edgecolor=COLOURS["gaussian"], hatch="//", ls="--",
+       label="gaussian: KL (= ideal channel bits)")
 ax.set_xticks(steps, [f"step {k}\n(t = {T - k + 1})" for k in steps])
 ax.set_ylabel("bits for the whole swirl (1024 points)")
-ax.set_title("cost of each reverse step")
+ax.set_title("cost of each reverse step, in bits")
 ax.legend(fontsize=8)
 plt.show()
 for k in range(T):
@@ -115,12 +119,12 @@ for row, h in enumerate(results):
         rate = r.step_bits[:k].sum()
         ax = axes[row, k - 1]
         ax.scatter(x[:, 0], x[:, 1], s=1, color="lightgray", label="data")
-        ax.scatter(xr[:, 0], xr[:, 1], s=2, color=f"C{row}", label="reconstruction")
-        ax.set_title(f"{h}, {k} step{'s' if k > 1 else ''}\n{rate / x.size:.2f} bits per dim", fontsize=9)
+        ax.scatter(xr[:, 0], xr[:, 1], s=2, color=COLOURS[h], label="reconstruction")
+        ax.set_title(f"{h}, {k} step{'s' if k > 1 else ''}\n{rate / x.size:.2f} bits per dimension", fontsize=9)
         if row == 1:
-            ax.set_xlabel("x1 (0..255)")
+            ax.set_xlabel("first coordinate (0..255)")
         if k == 1:
-            ax.set_ylabel("x2 (0..255)")
+            ax.set_ylabel("second coordinate (0..255)")
 axes[0, 0].legend(fontsize=7, markerscale=4, loc="lower left")
 fig.tight_layout()
 plt.show()
@@ -129,9 +133,9 @@ plt.show()
 fig, ax = plt.subplots(figsize=(6.5, 4))
 for h, r in results.items():
     rates = np.cumsum(r.step_bits) / x.size
-    ax.plot(rates, mse[h], "o-", label=f"{h} ({r.channel})")
+    ax.plot(rates, mse[h], "o-", color=COLOURS[h], label=f"{h} ({r.channel})")
 ax.set_yscale("log")
-ax.set_xlabel("rate: bits per dimension of the first k steps")
+ax.set_xlabel("bits per dimension of the first k steps")
 ax.set_ylabel("mean squared error of the denoised reconstruction")
 ax.set_title("progressive decoding of one file")
 ax.legend()

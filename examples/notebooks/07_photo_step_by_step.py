@@ -36,6 +36,7 @@ import torch
 import diffusion
 from diffusion import codec
 from diffusion.images import center_crop, photo
+from diffusion.report import COLOURS  # one colour per hierarchy, the same in every figure of the project
 
 torch.set_num_threads(1)
 model = diffusion.load_pretrained("uniform", steps=4, data="images")
@@ -55,8 +56,9 @@ assert np.array_equal(codec.decode(res.blob, model).x[0], x)   # lossless, bit f
 # %%
 k = np.arange(1, model.num_steps + 1)
 fig, ax = plt.subplots(figsize=(6, 3.5))
-ax.bar(k - 0.2, res.kl_bits / D, 0.4, color="tab:orange", alpha=0.45, label="KL")
-ax.bar(k + 0.2, res.step_bits / D, 0.4, color="tab:orange", label="real bits (UQ)")
+ax.bar(k - 0.2, res.kl_bits / D, 0.4, facecolor="none", edgecolor=COLOURS["uniform"], hatch="//", ls="--",
+       label="dashed outline: KL")
+ax.bar(k + 0.2, res.step_bits / D, 0.4, color=COLOURS["uniform"], label="solid: real bits (UQ)")
 ax.set_xlabel("step (in the order sent)")
 ax.set_ylabel("bits per dimension")
 ax.set_title("48 x 48 crop of the astronaut, uniform T = 4")
