@@ -1,6 +1,6 @@
 """What encoder and decoder must compute bit for bit (private): the float64 single-thread copy
 of the model and its fingerprint, the grid the priors are rounded to, the blocks the model runs
-on, and the shared randomness (z_1 and the channel seeds, from :mod:`rcc.random` under
+on, and the shared randomness (the channel seeds, from :mod:`rcc.random` under
 ``rcc.random.derive_seed``). See "Determinism" and "Shared randomness" in :mod:`diffusion.codec`."""
 from __future__ import annotations
 
@@ -24,8 +24,9 @@ _GRID = 2.0**-32
 #: that (a photo) is a block of its own.
 BLOCK_ELEMENTS = 2**15
 #: Shared randomness: the file's seed feeds nothing directly; every stream is Philox
-#: (:mod:`rcc.random`) under a seed derived from it by ``rcc.random.derive_seed(seed, path...)``.
-_PATH_Z1, _PATH_STREAM, _PATH_STEP = 0, 1, 2
+#: (:mod:`rcc.random`) under a seed derived from it by ``rcc.random.derive_seed(seed, path...)``
+#: (path 0 drew z_1 in formats 5 and 6; z_1 is sent since format 7).
+_PATH_STREAM, _PATH_STEP = 1, 2
 
 
 def _rows_per_block(row_size: int) -> int:
@@ -113,12 +114,6 @@ def _shared_normals(seed: int, shape: tuple[int, ...]) -> np.ndarray:
     return ndtri(_shared_uniforms(seed, shape))
 
 
-def shared_z1(seed: int, shape: tuple[int, ...]) -> np.ndarray:
-    """The file's first latent z_1 ~ N(0, I), float64 ``shape`` (N, *S): :func:`_shared_normals`
-    under ``rcc.random.derive_seed(seed, 0)``; it costs no bits."""
-    return _shared_normals(rcc.random.derive_seed(seed, _PATH_Z1), shape)
-
-
 def _stream_seed(seed: int) -> int:
     """Seed of the ``uq`` channel's one UQStream (push k's dither is its Philox chunk k):
     ``rcc.random.derive_seed(seed, 1)``."""
@@ -126,14 +121,19 @@ def _stream_seed(seed: int) -> int:
 
 
 def _step_seed(seed: int, i: int) -> int:
-    """Seed of step i's channel (i = T .. 1; ``rcc.compress`` and the ideal channel):
+    """Seed of step i's channel (i = T + 1 for z_1, then T .. 1; ``rcc.compress`` and the ideal channel):
     ``rcc.random.derive_seed(seed, 2, i)``."""
     return rcc.random.derive_seed(seed, _PATH_STEP, i)
 
 
 def _prior64(model64, z: torch.Tensor, i: int):
-    """The reverse prior ``p(z_s | z_t)`` of step i that feeds the coder: float64, on the grid."""
-    p = _blockwise(lambda zb: model64.reverse_prior(zb, i), z)
+    """The prior of step i that feeds the coder, float64, on the grid: the reverse prior
+    ``p(z_s | z_t)`` for i = T .. 1, the top prior ``p(z_1)`` for i = T + 1 (then only z's
+    shape is used)."""
+    if i == model64.num_steps + 1:
+        p = model64.top_prior(torch.zeros(z.shape, dtype=torch.float64))
+    else:
+        p = _blockwise(lambda zb: model64.reverse_prior(zb, i), z)
     if isinstance(p, GaussianStep):
         return GaussianStep(_grid(p.loc), _grid(p.scale))
     return LogisticUniformStep(_grid(p.loc), _grid(p.scale), p.delta)

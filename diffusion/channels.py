@@ -2,7 +2,7 @@
 "ideal", "uq" (one :class:`rcc.UQStream` for all steps), "pfr" / "orc" / "mrc" (``rcc.compress``
 per step). All implement one streaming protocol, :class:`StepChannel` (push per step, finish;
 pop per step, finish), which turns each step's pair (q, p) into bytes of the file and the
-decoder's sample; :func:`make_channel` builds one by name."""
+decoder's sample (the first latent z_1 is the first push, as step i = T + 1); :func:`make_channel` builds one by name."""
 from __future__ import annotations
 
 import warnings
@@ -57,7 +57,8 @@ class StepChannel:
     """The protocol every step channel implements: the T steps of a file go through one channel
     object as a stream.
 
-    Encoder: :meth:`start` once, :meth:`push` once per step (in sending order, i = T .. 1; it
+    Encoder: :meth:`start` once, :meth:`push` once per step (in sending order: z_1 as
+    i = T + 1, then i = T .. 1; it
     returns the decoder's sample, flat float64, and leaves diagnostics in ``last_info``), then
     :meth:`finish`, which returns the channel's part of the file as :class:`StepBytes`.
 
@@ -65,8 +66,9 @@ class StepChannel:
     file, or a prefix of one, holds), :meth:`pop` once per step, and :meth:`finish_decode` after
     all T steps of a complete file.
 
-    File layout of the channel's part (format 6): the header fields (in the file header), a
-    prelude, then per step its bytes followed by its 2-byte check (written by the codec).
+    File layout of the channel's part (format 7): the header fields (in the file header), a
+    prelude, then per push (z_1, then each step) its bytes followed by its 2-byte check
+    (written by the codec).
     """
 
     name = "base"
@@ -75,7 +77,8 @@ class StepChannel:
 
     # ---- encoder
     def start(self, seed: int, num_steps: int, size: int) -> None:
-        """Begin a file: shared ``seed`` (the file's), T, and ``size`` values per step."""
+        """Begin a file: shared ``seed`` (the file's), ``num_steps`` pushes (T + 1: z_1 and the T
+        steps), and ``size`` values per step."""
         self.seed, self.num_steps, self.size = int(seed), int(num_steps), int(size)
         self.last_info: dict = {}
 
@@ -190,8 +193,9 @@ class UQChannel(StepChannel):
     parameters, seed and shape are implied (:meth:`rcc.UQStreamDecoder.from_top`). The stream's
     seed is ``derive_seed(seed, 1)``; push k's dither is its Philox chunk k.
 
-    Layout: the prelude is varint L (payload bytes) and T - 1 varints (the stream words that
-    steps 1..k need, as increments: ``rcc.UQStream.pop_words``); the stream payload is stored
+    Layout: the prelude is varint L (payload bytes) and one varint per push but the last (the
+    stream words that pushes 1..k need, as increments: ``rcc.UQStream.pop_words``; z_1 is push
+    1); the stream payload is stored
     back to front (the top of the stack, which holds the first steps, first) and cut where each
     step's words end, so step k's bytes are the part of the payload that steps 1..k need beyond
     steps 1..k-1 (the last step's run to the payload's end).
@@ -284,7 +288,7 @@ class UQChannel(StepChannel):
 class ChunkedChannel(_FramedSteps):
     """``rcc.compress`` / ``rcc.decompress`` with ``method`` in pfr | orc | mrc, chunked across
     all values of a step (``chunk_bits`` of KL per chunk on average); step i's candidates come
-    from ``derive_seed(seed, 2, i)``.
+    from ``derive_seed(seed, 2, i)`` (i = T + 1: z_1).
 
     ``layout`` (``rcc.compress(layout=)``): "even" (default), equal-size chunks, no sizes sent;
     "kl", chunks closed where their KL reaches ``chunk_bits``, sizes sent in multiples of

@@ -253,10 +253,11 @@ def _cmd_compress(args) -> int:
     n = x.size
     _say(args,
          f"wrote {_shown(args.output, 'stdout')}: {len(res.blob)} bytes = {8 * len(res.blob) / n:.4f} bits/dim "
-         f"({res.channel}); steps {8 * sum(res.step_bytes) / n:.4f}, data {8 * res.data_bytes / n:.4f}, "
-         f"header {8 * res.header_bytes / n:.4f} bits/dim; KL {res.kl_bits_total / n:.4f} bits/dim")
-    _say(args, "progressive: the first k steps decode from the first n bytes of the file: "
-         + ", ".join(f"k={k + 1}: {b}" for k, b in enumerate(res.prefix_bytes)))
+         f"({res.channel}); z_1 {8 * res.prior_bytes / n:.4f}, steps {8 * sum(res.step_bytes) / n:.4f}, "
+         f"data {8 * res.data_bytes / n:.4f}, header {8 * res.header_bytes / n:.4f} bits/dim; "
+         f"KL {(res.prior_kl_bits + res.kl_bits_total) / n:.4f} bits/dim")
+    _say(args, "progressive: z_1 and the first k steps decode from the first n bytes of the file: "
+         + ", ".join(f"k={k}: {b}" for k, b in enumerate([res.head_bytes] + res.prefix_bytes)))
     return 0
 
 

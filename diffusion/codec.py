@@ -6,13 +6,15 @@ sides compute bit for bit (float64 model, prior grid, shared randomness) ``diffu
 Data flow (one file for the whole set; x is uint8 (N, *S): N swirl points of S = (2,), or one
 photo (3, H, W), which :func:`encode` takes as N = 1; D = prod S)::
 
-    z_1 ~ N(0, I)  from shared randomness (seed; see below)                 [0 bits]
+    q = model.top_posterior(x)   p = model.top_prior(x)                      [z_1]
+    payload_z1, z_1 = channel.encode(q, p, seed_{T+1})
     for i = T .. 1:                                                         [step i]
         q = model.posterior(z_t, x, i)      p = model.reverse_prior(z_t, i)  (float64, CPU)
         payload_i, z_s = channel.encode(q, p, seed_i)     # an rcc channel simulator
     x | z_0 ~ prod Categorical(256)  entropy-coded with constriction (ANS)   [data term]
 
-The decoder rebuilds every p from what it has already decoded and reads the same z_s out of
+The first latent z_1 is sent through the step channel like every step (its KL is the NELBO's
+prior term). The decoder rebuilds every p from what it has already decoded and reads the same z_s out of
 each payload; after the data term it has x exactly. Decoding only the first k steps gives
 ``z_{t_{T-k}}``, from which :func:`decode` makes progressive reconstructions: *denoised*
 (the denoiser's posterior mean), *ancestral* (sampling the reverse prior to z_0) and, for both
@@ -32,26 +34,27 @@ Channels (``channel=``):
 
 Shared randomness: the file's seed feeds nothing directly. Every stream is Philox4x32-10
 (:mod:`rcc.random`) under a seed derived by ``rcc.random.derive_seed`` (a hash, so no two
-(seed, item, step) collide by arithmetic): z_1 under ``derive_seed(seed, 0)`` (row n: the inverse
-normal CDF of ``rcc.random.uniforms(., DOMAIN_CANDIDATE, 0, n, D)``, so it does not depend on N;
-:func:`shared_z1`), the ``uq`` channel's one :class:`rcc.UQStream` under ``derive_seed(seed, 1)``,
-and step i's channel (``rcc.compress``, the ideal channel's noise) under ``derive_seed(seed, 2, i)``.
+(seed, item, step) collide by arithmetic): the ``uq`` channel's one :class:`rcc.UQStream` under
+``derive_seed(seed, 1)`` (push 0 sends z_1, push k step k), and step i's channel
+(``rcc.compress``, the ideal channel's noise; rows of the ideal channel's noise are Philox row n,
+so they do not depend on N) under ``derive_seed(seed, 2, i)``, with i = T + 1 for z_1.
 
-File layout, version 6 (integers are LEB128 varints, fixed-size fields little endian; every
+File layout, version 7 (integers are LEB128 varints, fixed-size fields little endian; every
 header field costs real bits, so it is lean; docs/format.md has it byte by byte)::
 
     bytes      field
     2          b"RD"
-    1          flags: version (6) << 4 | hierarchy (gaussian 0, uniform 1) << 3 | channel code
+    1          flags: version (7) << 4 | hierarchy (gaussian 0, uniform 1) << 3 | channel code
     varints    T, r, N, S_1 .. S_r, seed   steps, rank of S, the data's shape (N, *S), shared seed
     [pfr/orc/mrc only: varint count;  count varints: the rcc.Payload parameters common to all
                steps (their longest common prefix)]
     2          header check h = CRC32(fingerprint || every byte above) mod 2^16
-    --- the channel's prelude (uq: varint L, the stream payload's bytes, and T - 1 varints, the
-        stream words steps 1..k < T need, as increments; others: nothing) ---
-    --- the T steps, in sending order (i = T .. 1), each: its bytes, then its 2-byte check c_k ---
+    --- the channel's prelude (uq: varint L, the stream payload's bytes, and T varints, the
+        stream words z_1 and steps 1..k < T need, as increments; others: nothing) ---
+    --- z_1, then the T steps in sending order (i = T .. 1), each: its bytes, then its 2-byte
+        check c_k (k = 0 for z_1) ---
     uq:        the stream payload stored back to front (top of the stack first), cut where the
-               words each step needs end
+               words z_1 and each step need end
     pfr/orc/mrc: varint len, then the record: varint payload_bits, varint e, e varints (the
                step's parameters after the common ones), ceil(payload_bits / 8) bytes of payload
     ideal:     varint len, the sample as N * D float64
@@ -62,12 +65,12 @@ header field costs real bits, so it is lean; docs/format.md has it byte by byte)
 Every channel implements one streaming protocol (:class:`diffusion.channels.StepChannel`: push
 per step, finish; pop per step, finish), so the codec has one code path for all of them.
 
-Per-step check (16 bits): ``c_k = CRC32(fingerprint || the file's first prefix_bytes[k - 1]
-bytes with the check fields left out || z_k) mod 2^16``, where ``z_k`` is the latent after step
-k as float64 (N, D), C order, little endian. The encoder knows z_k; the decoder recomputes it
+Per-step check (16 bits): ``c_k = CRC32(fingerprint || the file's bytes up to the end of step k
+with the check fields left out || z_k) mod 2^16``, where ``z_k`` is the latent after step k
+(for k = 0, z_1 itself) as float64 (N, D), C order, little endian. The encoder knows z_k; the decoder recomputes it
 and compares, so a decoded step is right, or a ``DecodeError`` names the step: this catches a
 corrupted byte, another model, and a desynchronised float computation of the priors (another
-machine), at the step where it happens. It costs 16 bits per step, plus 16 for the header
+machine), at the step where it happens. It costs 16 bits per step and for z_1, plus 16 for the header
 (``EncodeResult.check_bytes``);
 a wrong step passes it with probability 2^-16.
 
@@ -77,16 +80,17 @@ N points. It cannot stop a file crafted with the model in hand: for those the wo
 ``max_elements`` alone (below).
 
 Prefixes: :func:`decode` finds out by itself whether it was given a complete file (the trailing
-CRC32 checks out: all steps and x are decoded) or a byte prefix of one: then every whole step the
-prefix holds is decoded and verified by its check (``DecodeResult.complete`` is False). The first
-``EncodeResult.prefix_bytes[k - 1]`` bytes of a file hold its first k steps. A blob that holds
+CRC32 checks out: all steps and x are decoded) or a byte prefix of one: then z_1 and every whole
+step the prefix holds are decoded and verified by their checks (``DecodeResult.complete`` is
+False). The first ``EncodeResult.head_bytes`` bytes hold z_1 (the least a decoder accepts), the
+first ``EncodeResult.prefix_bytes[k - 1]`` bytes z_1 and the first k steps. A blob that holds
 all T steps and more, yet fails the CRC32 (a damaged or cut data term), is an error unless the
 caller asks for the steps alone (``num_steps=T``).
 
 The UQ record holds the ``rcc.UQStream`` payload (its ANS words; the decoder knows the
 parameters, the seed, the shape and every step width). The stream is a stack whose top holds
-step T (the first sent), so stored top first it is progressive; the word table costs about one
-byte per step. A chunked step holds its ``rcc.compress`` message in the headerless form
+z_1 and step T (the first sent), so stored top first it is progressive; the word table costs
+about one byte per step. A chunked step holds its ``rcc.compress`` message in the headerless form
 (:class:`rcc.Payload`: method "chunked", seed and shape implied, the parameters the steps share
 in the file header), decoded by :func:`rcc.decode`; the step check stands in for the
 container's CRC-32. The model
@@ -122,7 +126,7 @@ import torch
 
 from rcc.coding import guard, stream_bytes, stream_decoder
 
-from ._exact import BLOCK_ELEMENTS, _blocks, _blockwise, _fingerprint, _model64, _threads, _prior64, shared_z1
+from ._exact import BLOCK_ELEMENTS, _blocks, _blockwise, _fingerprint, _model64, _threads, _prior64
 from ._framing import CHECK_BYTES, CodecError, _Checks, _crc, _is_int, _put_varint, _raise, _Reader, _Truncated
 from .channels import (CHANNELS, DEFAULT_CHUNK_BITS, DEFAULT_HEADROOM_BITS, DEFAULT_LAYOUT,  # noqa: F401 (re-exported)
                        DEFAULT_NUM_CANDIDATES, DEFAULT_SIZE_MULTIPLE, _renamed, make_channel)
@@ -138,14 +142,13 @@ __all__ = [
     "DEFAULT_MAX_ELEMENTS",
     "read_header",
     "make_channel",
-    "shared_z1",
     "sample_lean",
     "psnr",
     "sliced_wasserstein",
 ]
 
 MAGIC = b"RD"
-VERSION = 6  # 6: data of any shape (N, *S) and one step layout for every channel; 5: Philox shared noise
+VERSION = 7  # 7: z_1 sent through the step channel; 6: data of any shape (N, *S), one step layout; 5: Philox noise
 _HIER = {"gaussian": 0, "uniform": 1}
 _HIER_INV = {v: k for k, v in _HIER.items()}
 _CHAN = {name: k for k, name in enumerate(CHANNELS)}
@@ -223,39 +226,48 @@ class EncodeResult:
         N, D = prod S, T.
     shape : tuple
         The data's shape (N, *S).
+    prior_bytes : int
+        Bytes of the first latent z_1 (check excluded); the channel's prelude (uq: the payload
+        length and word table) is counted with it.
     step_bytes : list[int]
-        Bytes of each step (check excluded), in sending order (i = T .. 1); the channel's
-        prelude (uq: the payload length and word table) is counted with the first step.
+        Bytes of each step (check excluded), in sending order (i = T .. 1).
     check_bytes : int
-        Bytes of the header check and the per-step checks (2 each, 2 (T + 1) in all): what the
-        integrity of prefixes costs.
-    step_bits_real : np.ndarray (T,) or None
-        ``uq``: each step's share of the stream record in bits (the ANS stream's growth while
-        coding it, plus an equal part of the framing); None for the other channels.
+        Bytes of the header check, z_1's and the per-step checks (2 each, 2 (T + 2) in all): what
+        the integrity of prefixes costs.
+    prior_bits_real : float or None; step_bits_real : np.ndarray (T,) or None
+        ``uq``: z_1's and each step's share of the stream record in bits (the ANS stream's growth
+        while coding it, plus an equal part of the framing); None for the other channels.
     data_bytes : int
         Bytes of the data-term record.
     header_bytes : int
-        Header and CRC bytes. ``len(blob) == sum(step_bytes) + check_bytes + data_bytes +
-        header_bytes``.
+        Header and CRC bytes. ``len(blob) == prior_bytes + sum(step_bytes) + check_bytes +
+        data_bytes + header_bytes``.
+    prior_kl_bits : float
+        KL[q(z_1 | x) || p(z_1)] of the set, bits: the NELBO's prior term for this file.
     kl_bits : np.ndarray (T,)
         KL[q || p] of each step given the sent z_t, in bits (whole set).
     data_nll_bits : float
         ``-log2 p(x | z_0)`` of the set at the sent z_0, bits.
-    step_seconds : np.ndarray (T,)
-        Encoder wall time of each step (network + channel).
+    prior_seconds : float; step_seconds : np.ndarray (T,)
+        Encoder wall time of z_1 and of each step (network + channel).
     counts_bytes : bool
         False for the ideal channel, whose step cost is ``kl_bits`` rather than bytes.
     step_info : list[dict]
-        Channel diagnostics per step: UQ's information content ``info_bits``
+        Channel diagnostics per step (z_1's in ``prior_info``): UQ's information content ``info_bits``
         (``-sum log2 P(k)``); for chunked channels ``payload_bits``, ``num_chunks``,
         ``num_scored`` (candidates scored), ``num_truncated`` (chunks whose candidate race was cut
         short), ``size_multiple``, the bias diagnostic ``lean`` / ``lean_se``
         (:func:`sample_lean`) and the spread of the chunks' KL (``chunk_kl_sd``, ``chunk_kl_p99``).
+    z1 : np.ndarray
+        The first latent z_1, float64 (N, *S).
     latents : list[np.ndarray]
         The latent after each step, float64 (N, *S): what a decoder of the first k steps holds.
+    head_bytes : int
+        Leading bytes of ``blob`` that hold the header, z_1 and their checks: the least a
+        decoder accepts (a prefix of 0 steps).
     prefix_bytes : list[int] (T,)
-        Entry k-1: how many leading bytes of ``blob`` hold the first k steps, checks included
-        (``decode(blob[:n], model)`` decodes and verifies them): the progressive rate.
+        Entry k-1: how many leading bytes of ``blob`` hold z_1 and the first k steps, checks
+        included (``decode(blob[:n], model)`` decodes and verifies them): the progressive rate.
     """
 
     blob: bytes
@@ -277,6 +289,13 @@ class EncodeResult:
     step_bits_real: np.ndarray | None = None
     prefix_bytes: list = field(default_factory=list)
     check_bytes: int = 0
+    prior_bytes: int = 0
+    prior_kl_bits: float = 0.0
+    prior_bits_real: float | None = None
+    prior_seconds: float = 0.0
+    prior_info: dict = field(default_factory=dict)
+    z1: np.ndarray | None = None
+    head_bytes: int = 0
 
     @property
     def kl_bits_total(self) -> float:
@@ -292,18 +311,24 @@ class EncodeResult:
         return np.asarray(self.kl_bits, dtype=np.float64)
 
     @property
+    def prior_bits(self) -> float:
+        """Cost of z_1 in bits: real bytes * 8 (uq: its share of the stream), or its KL (ideal)."""
+        if self.prior_bits_real is not None:
+            return float(self.prior_bits_real)
+        return 8.0 * self.prior_bytes if self.counts_bytes else float(self.prior_kl_bits)
+
+    @property
+    def chain_bits(self) -> float:
+        """Cost of the latents, z_1 and the T steps, in bits (checks excluded)."""
+        return self.prior_bits + float(self.step_bits.sum())
+
+    @property
     def total_bits(self) -> float:
         """Total cost: the file size in bits (ideal channel: KL + check, data-term and header bytes)."""
-        return float(self.step_bits.sum()) + 8.0 * (self.check_bytes + self.data_bytes + self.header_bytes)
+        return self.chain_bits + 8.0 * (self.check_bytes + self.data_bytes + self.header_bytes)
 
     def bits_per_dim(self) -> float:
         return self.total_bits / (self.num_points * self.dim)
-
-    @property
-    def head_bytes(self) -> int:
-        """Leading bytes of ``blob`` that hold the header and its check: a prefix of 0 steps, the
-        least a decoder accepts (its latent z_1 comes from the verified seed and shape)."""
-        return self.header_bytes - 4 + CHECK_BYTES
 
 
 @dataclass
@@ -412,27 +437,27 @@ def encode(
     if N * D > MAX_ELEMENTS:
         raise ValueError(f"x must hold at most {MAX_ELEMENTS} values, got {N * D}")
     fp = _fingerprint(model)
-    kl_bits = np.zeros(T)
-    secs = np.zeros(T)
-    step_info, latents = [], []
-    ch.start(seed, T, N * D)
-    bar = tqdm(total=T, desc=f"encode {hierarchy} T={T} {channel}", unit="step", file=sys.stderr,
+    kl_bits = np.zeros(T + 1)  # entry 0: z_1
+    secs = np.zeros(T + 1)
+    infos, latents = [], []
+    ch.start(seed, T + 1, N * D)
+    bar = tqdm(total=T + 1, desc=f"encode {hierarchy} T={T} {channel}", unit="step", file=sys.stderr,
                disable=not progress, leave=False)
     with _threads(threads), bar:
         m = _model64(model)
         f = m.encode_data(x)
-        z = torch.as_tensor(shared_z1(seed, shape))
-        for k, i in enumerate(range(T, 0, -1)):
+        z = f
+        for k, i in enumerate(range(T + 1, 0, -1)):  # i = T + 1: z_1
             t0 = time.perf_counter()
             p = _prior64(m, z, i)
-            q = _blockwise(lambda zb, fb: m.posterior(zb, fb, i), z, f)
+            q = m.top_posterior(f) if i == T + 1 else _blockwise(lambda zb, fb: m.posterior(zb, fb, i), z, f)
             kl_bits[k] = float(m.step_kl(q, p).sum()) / np.log(2.0)
             sample = ch.push(q, p, i)
             z = torch.as_tensor(sample.reshape(shape))
             latents.append(z.numpy())
             secs[k] = time.perf_counter() - t0
             info = dict(ch.last_info)
-            step_info.append(info)
+            infos.append(info)
             if "num_chunks" in info:
                 bar.set_postfix(chunks=info["num_chunks"], candidates=info["num_scored"], refresh=True)
             bar.update()
@@ -443,17 +468,16 @@ def encode(
         checks = _Checks(fp, head)
         checks.feed(sb.prelude)
         body = bytearray(sb.prelude)
-        prefix_bytes = []
+        ends = []
         for rec, zk in zip(sb.steps, latents):
             checks.feed(rec)
             body += rec + checks.check(zk)
-            prefix_bytes.append(len(head) + CHECK_BYTES + len(body))
-        step_bytes = [len(rec) for rec in sb.steps]
-        step_bytes[0] += len(sb.prelude)
+            ends.append(len(head) + CHECK_BYTES + len(body))
         nll = float(m.data_nll(z, x).sum()) / np.log(2.0)
         words = _encode_data(m, z, x)
     out = bytearray(head) + _header_check(fp, head) + body + words
     out += struct.pack("<I", _crc(fp, out))
+    bits = sb.bits
     return EncodeResult(
         blob=bytes(out),
         channel=channel,
@@ -461,19 +485,26 @@ def encode(
         num_points=N,
         dim=D,
         num_steps=T,
-        step_bytes=[int(b) for b in step_bytes],
+        step_bytes=[len(rec) for rec in sb.steps[1:]],
         data_bytes=len(words),
         header_bytes=len(head) + 4,
         shape=shape,
-        kl_bits=kl_bits,
+        kl_bits=kl_bits[1:],
         data_nll_bits=nll,
-        step_seconds=secs,
+        step_seconds=secs[1:],
         counts_bytes=ch.counts_bytes,
-        step_info=step_info,
-        latents=latents,
-        step_bits_real=sb.bits,
-        prefix_bytes=[int(b) for b in prefix_bytes],
-        check_bytes=CHECK_BYTES * (T + 1),
+        step_info=infos[1:],
+        latents=latents[1:],
+        step_bits_real=None if bits is None else bits[1:],
+        prefix_bytes=[int(b) for b in ends[1:]],
+        check_bytes=CHECK_BYTES * (T + 2),
+        prior_bytes=len(sb.prelude) + len(sb.steps[0]),
+        prior_kl_bits=float(kl_bits[0]),
+        prior_bits_real=None if bits is None else float(bits[0]),
+        prior_seconds=float(secs[0]),
+        prior_info=infos[0],
+        z1=latents[0],
+        head_bytes=int(ends[0]),
     )
 
 
@@ -555,7 +586,8 @@ def decode(
     Parameters
     ----------
     blob : bytes
-        The file, or a prefix of it (``EncodeResult.prefix_bytes[k - 1]`` bytes hold k steps).
+        The file, or a prefix of it (``EncodeResult.prefix_bytes[k - 1]`` bytes hold z_1 and k
+        steps).
     model : Hierarchy
         The model that encoded (checked against the fingerprint).
     num_steps : int in [0, T], optional
@@ -573,8 +605,9 @@ def decode(
 
     Raises ``rcc.DecodeError`` (a ValueError) on anything malformed, truncated or corrupted, and
     ValueError on bad arguments. The header (seed, shape, channel parameters) is verified by its
-    check before any work; a blob that ends before that check is a DecodeError. With no step
-    decoded (``EncodeResult.head_bytes`` bytes, or ``num_steps=0``) the latent is z_1.
+    check before any work; a blob that ends before that check, or before z_1 and its check
+    (``EncodeResult.head_bytes``), is a DecodeError. With no step decoded (``num_steps=0``, or
+    a prefix of ``head_bytes`` bytes) the latent is z_1.
     """
     blob = bytes(blob)
     threads = _check_threads(threads)
@@ -612,8 +645,11 @@ def decode(
     if check != _header_check(fp, blob[:head_end]):
         _raise("the header fails its check: the file is corrupted, or was made with another model")
     prelude_start = r.pos
-    spans = ch.read_steps(r, seed, T, N * D)
-    held = len(spans)
+    spans = ch.read_steps(r, seed, T + 1, N * D)  # spans[0]: z_1
+    if not spans:
+        _raise("the file's first latent z_1 runs past its end: corrupted file" if complete else
+               f"the {len(blob)} bytes end before the first latent z_1 and its check: they hold no step")
+    held = len(spans) - 1
     if complete and held < T:
         _raise(f"the file's steps end early ({held} of {T} steps): corrupted file")
     k_max = held if num_steps is None else num_steps
@@ -623,12 +659,12 @@ def decode(
         _raise(f"file truncated: its {len(blob)} bytes hold {held} of the {T} steps, not {k_max}")
     x = None
     checks = _Checks(fp, blob[:head_end])
-    pos = spans[0][0] if spans else r.pos
-    checks.feed(blob[prelude_start:pos])
+    checks.feed(blob[prelude_start:spans[0][0]])
     with _threads(threads):
         m = _model64(model)
-        z = torch.as_tensor(shared_z1(seed, shape))
-        for k, i in enumerate(range(T, T - k_max, -1)):
+        z = torch.zeros(shape, dtype=torch.float64)
+        for k, i in enumerate(range(T + 1, T - k_max, -1)):  # k = 0, i = T + 1: z_1
+            what = "the first latent z_1" if k == 0 else f"step {k} (i={i})"
             p = _prior64(m, z, i)
             a, b = spans[k]
             checks.feed(blob[a:b])
@@ -638,12 +674,12 @@ def decode(
             except CodecError:
                 raise
             except ValueError as exc:
-                _raise(f"step {k + 1} (i={i}) does not decode: {exc}")
+                _raise(f"{what} does not decode: {exc}")
             if sample.shape != (N * D,) or not np.all(np.isfinite(sample)):
-                _raise(f"step {k + 1} (i={i}) decoded to a bad sample")
+                _raise(f"{what} decoded to a bad sample")
             z = torch.as_tensor(sample.reshape(shape))
             if checks.check(z.numpy()) != blob[b:pos]:
-                _raise(f"step {k + 1} (i={i}) fails its check: the file is corrupted, or the model or its "
+                _raise(f"{what} fails its check: the file is corrupted, or the model or its "
                        "float arithmetic differs from the encoder's" + (" (the file's CRC32 is intact)" if complete else ""))
         if damaged_tail:  # the steps check out (so the model is right), the file's CRC does not
             _raise(f"the file holds all {T} steps, but the bytes after them fail the file's CRC32: its data "

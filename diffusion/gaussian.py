@@ -1,5 +1,6 @@
 """Gaussian diffusion hierarchy: discrete-time VDM (Kingma et al., NeurIPS 2021).
 
+The first latent: ``q(z_1 | x) = N(alpha_1 x, sigma_1^2)`` against ``p(z_1) = N(0, 1)``.
 Step i (t = i/T -> s = (i-1)/T), with the coefficients of :mod:`diffusion.schedules`:
 
     q(z_s | z_t, x) = N(b z_t + c x,  post_var)                       (VDM eqs. 25-26)
@@ -23,6 +24,13 @@ class GaussianDiffusion(Hierarchy):
     """VDM's discrete-time Gaussian hierarchy; see :class:`diffusion.hierarchy.Hierarchy`."""
 
     kind = "gaussian"
+
+    def top_posterior(self, f) -> GaussianStep:
+        a1, s1 = self.alpha_sigma(1.0)
+        return GaussianStep(a1 * f, s1.expand_as(f))
+
+    def top_prior(self, f) -> GaussianStep:
+        return GaussianStep(torch.zeros_like(f), torch.ones_like(f))
 
     def posterior(self, z_t, f, i) -> GaussianStep:
         c = self.coefficients(i)

@@ -8,7 +8,7 @@ with variational posterior q(z_{0..1} | x) = q(z_1 | x) prod_i q(z_{t_{i-1}} | z
 negative ELBO (NELBO), the lossless code length when every step is sent with a perfect channel
 simulator, splits into
 
-    prior term      KL[q(z_1 | x) || N(0, I)]
+    prior term      KL[q(z_1 | x) || p(z_1)]
     T diffusion     E_q KL[q(z_s | z_t, x) || p(z_s | z_t)]         (step i: t = t_i, s = t_{i-1})
     data term       E_q [-log p(x | z_0)]
 
@@ -20,8 +20,10 @@ of S, so every per-example quantity is (B,).
 ``p(x | z_0)`` is VDM's factorised categorical over the 256 values v of each dimension, with
 logits ``-SNR(0)/2 (z_0 / alpha_0 - f(v))^2`` where ``f(v)`` is the standardised value.
 
-Subclasses set ``kind`` and implement :meth:`posterior`, :meth:`reverse_prior`, :meth:`step_kl`,
-:meth:`sample_posterior` and :meth:`sample_prior`.
+Subclasses set ``kind`` and implement :meth:`top_posterior`, :meth:`top_prior`, :meth:`posterior`,
+:meth:`reverse_prior`, :meth:`step_kl`, :meth:`sample_posterior` and :meth:`sample_prior`. The
+first latent z_1 is a step like the others (q(z_1 | x) against p(z_1)), so the codec sends it
+through the same channel.
 """
 from __future__ import annotations
 
@@ -196,6 +198,14 @@ class Hierarchy(nn.Module):
         return self.predict(z_t, i)[1]
 
     # ------------------------------------------------------------------ per-step pieces
+    def top_posterior(self, f):  # pragma: no cover - abstract
+        """q(z_1 | x), a step distribution with fields (B, *S) (f: standardised data (B, *S))."""
+        raise NotImplementedError
+
+    def top_prior(self, f):  # pragma: no cover - abstract
+        """p(z_1), a step distribution shaped like ``f`` (B, *S) (only f's shape and dtype are used)."""
+        raise NotImplementedError
+
     def posterior(self, z_t, f, i):  # pragma: no cover - abstract
         """q(z_s | z_t, x) of step i, a step distribution with fields (B, *S)."""
         raise NotImplementedError
@@ -226,11 +236,9 @@ class Hierarchy(nn.Module):
 
     # ------------------------------------------------------------------ NELBO terms
     def prior_kl(self, f: torch.Tensor) -> torch.Tensor:
-        """``KL[N(alpha_1 f, sigma_1^2) || N(0, 1)]`` per example in nats, (B,)."""
-        g1 = self.gamma_at(1.0)
-        alpha2, sigma2 = torch.sigmoid(-g1), torch.sigmoid(g1)
-        log_sigma2 = -torch.nn.functional.softplus(-g1)
-        return 0.5 * (alpha2 * f**2 + sigma2 - log_sigma2 - 1.0).flatten(1).sum(dim=1)
+        """``KL[q(z_1 | x) || p(z_1)]`` per example in nats, (B,) (:meth:`top_posterior`,
+        :meth:`top_prior`)."""
+        return self.step_kl(self.top_posterior(f), self.top_prior(f)).flatten(1).sum(dim=1)
 
     def data_log_probs(self, z_0: torch.Tensor, grid: torch.Tensor | None = None) -> torch.Tensor:
         """``log p(x = v | z_0)`` for all 256 values v: z_0's shape + (256,), nats (VDM Sec. 3.3).
@@ -287,9 +295,8 @@ class Hierarchy(nn.Module):
 
     # ------------------------------------------------------------------ forward process
     def sample_z1(self, f: torch.Tensor, generator=None) -> torch.Tensor:
-        """``z_1 ~ q(z_1 | x) = N(alpha_1 f, sigma_1^2)``, (B, *S)."""
-        a1, s1 = self.alpha_sigma(1.0)
-        return a1 * f + s1 * torch.randn(f.shape, generator=generator, dtype=f.dtype)
+        """``z_1 ~ q(z_1 | x)`` (:meth:`top_posterior`), (B, *S)."""
+        return self.sample_posterior(self.top_posterior(f), generator)
 
     def forward_chain(self, f: torch.Tensor, generator=None) -> list[torch.Tensor]:
         """Ancestral sample of the whole forward process: ``[z_{t_T}, z_{t_{T-1}}, ..., z_{t_0}]``.
@@ -367,7 +374,7 @@ class Hierarchy(nn.Module):
         shape = tuple(self.data_mean.shape) if shape is None else tuple(shape)
         if z_1 is None:
             self.space.check_shape((num_points, *shape))
-            z_1 = torch.randn((num_points, *shape), generator=generator, dtype=self.dtype)
+            z_1 = self.sample_prior(self.top_prior(torch.zeros((num_points, *shape), dtype=self.dtype)), generator)
         z = z_1
         for i in range(self.num_steps, 0, -1):
             z = self.sample_prior(self.reverse_prior(z, i), generator)

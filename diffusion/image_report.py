@@ -64,7 +64,8 @@ def _real(model, x, threads: int, **kw) -> dict:
     if not np.array_equal(out.x[0], x):
         raise AssertionError("the decoded photo differs from the original")  # pragma: no cover
     D = x.size
-    return dict(bits_per_dim=8 * len(res.blob) / D, kl_plus_data=(res.kl_bits.sum() + res.data_nll_bits) / D,
+    return dict(bits_per_dim=8 * len(res.blob) / D, kl_plus_data=(res.prior_kl_bits + res.kl_bits.sum() + res.data_nll_bits) / D,
+                prior_real=res.prior_bits / D, prior_kl=res.prior_kl_bits / D,
                 step_real=(res.step_bits / D).tolist(), step_kl=(res.kl_bits / D).tolist(), encode_s=t_enc, decode_s=t_dec,
                 channel=res.channel, shape=list(x.shape))
 
@@ -138,9 +139,9 @@ def format_image_report(rep: dict) -> str:
                    *rep["crops"].items()]:
         if r is None:
             continue
-        steps = " ".join(f"{a:.3f}/{b:.3f}" for a, b in zip(r["step_real"], r["step_kl"]))
+        steps = " ".join(f"{a:.3f}/{b:.3f}" for a, b in zip([r["prior_real"]] + r["step_real"], [r["prior_kl"]] + r["step_kl"]))
         lines.append(f"{key:<28}{r['bits_per_dim']:>8.3f}{r['kl_plus_data']:>9.3f}{r['encode_s']:>10.2f}"
-                     f"{r['decode_s']:>10.2f}  {steps}")
+                     f"{r['decode_s']:>10.2f}  z_1, then steps: {steps}")
     lines.append(f"(threads: {rep['threads']})")
     return "\n".join(lines)
 
@@ -180,12 +181,13 @@ def _plots(rep: dict, out: Path) -> None:
     fig, axes = plt.subplots(1, len(crops), figsize=(5 * len(crops), 3.5), squeeze=False)
     for ax, (key, r) in zip(axes[0], crops):
         h = key.split("_")[0]
-        k = np.arange(1, len(r["step_kl"]) + 1)
-        ax.bar(k - 0.2, r["step_kl"], 0.4, color=COLORS[h], alpha=0.45, label="KL")
-        ax.bar(k + 0.2, r["step_real"], 0.4, color=COLORS[h], label=f"real bits ({r['channel']})")
-        ax.set_xlabel("step (in the order sent)")
+        k = np.arange(len(r["step_kl"]) + 1)
+        ax.bar(k - 0.2, [r["prior_kl"]] + r["step_kl"], 0.4, color=COLORS[h], alpha=0.45, label="KL")
+        ax.bar(k + 0.2, [r["prior_real"]] + r["step_real"], 0.4, color=COLORS[h], label=f"real bits ({r['channel']})")
+        ax.set_xticks(k, ["z_1"] + [str(j) for j in k[1:]])
+        ax.set_xlabel("step (in the order sent; z_1 first)")
         ax.set_ylabel("bits per dimension")
-        ax.set_title(f"{h}, T = {len(k)}, {r['shape'][1]} x {r['shape'][2]} crop")
+        ax.set_title(f"{h}, T = {len(k) - 1}, {r['shape'][1]} x {r['shape'][2]} crop")
         ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(out / "image_steps.png", dpi=120)

@@ -44,7 +44,7 @@ def evaluate(model, x=None, channel: str | None = None, seed: int = 0, progressi
     Returns a JSON-ready dict (bits per dimension unless a key says otherwise):
     ``steps`` (list of per-step dicts: ``k``, ``i``, ``kl``, ``nelbo_term``, ``real``,
     ``real_over_kl``, ``seconds``, channel diagnostics), ``nelbo`` (model NELBO and its terms),
-    ``kl_total``, ``data_nll``, ``data_real``, ``header``, ``checks`` (the header and per-step checks, 16
+    ``prior`` (z_1: ``kl``, ``nelbo_term``, ``real``, ``seconds``), ``kl_total`` (of the T steps), ``data_nll``, ``data_real``, ``header``, ``checks`` (the header and per-step checks, 16
     bits a step: what the integrity of prefixes costs), ``real_total``, ``encode_seconds``,
     ``decode_seconds``, ``lossless`` (bool) and, if ``progressive``, ``progressive`` (list over
     k = 0..T of cumulative real bits and PSNR / sliced-Wasserstein of each reconstruction).
@@ -86,6 +86,8 @@ def evaluate(model, x=None, channel: str | None = None, seed: int = 0, progressi
         "steps": steps,
         "nelbo": {"total": nel["total"], "prior": nel["prior"], "data": nel["data"],
                   "diffusion": float(np.sum(nel["steps"]))},
+        "prior": {"kl": res.prior_kl_bits / n, "nelbo_term": nel["prior"], "real": res.prior_bits / n,
+                  "seconds": res.prior_seconds},
         "kl_total": res.kl_bits_total / n,
         "data_nll": res.data_nll_bits / n,
         "data_real": 8.0 * res.data_bytes / n,
@@ -111,7 +113,7 @@ def evaluate(model, x=None, channel: str | None = None, seed: int = 0, progressi
                 cums = np.concatenate([[cum], cum + np.cumsum(res.step_bits)])
             for k in _progressive_ks(model.num_steps):
                 cum = float(cums[k])
-                z = torch.as_tensor(_data_z(res, k, x.shape, seed))
+                z = torch.as_tensor(_data_z(res, k))
                 den, anc, flow = codec.reconstructions(mdl, z, model.num_steps - k, recon_seed)
                 row = {"k": k, "bits": cum / n}
                 for name, rec in (("denoised", den), ("ancestral", anc), ("flow", flow)):
@@ -132,10 +134,8 @@ def _progressive_ks(T: int) -> list[int]:
     return sorted({0, T} | {T - max(1, round(T * f)) for f in (0.5, 0.2, 0.1, 0.05, 0.02, 0.01)})
 
 
-def _data_z(res, k, shape, seed):
-    if k == 0:
-        return codec.shared_z1(seed, shape)
-    return res.latents[k - 1]
+def _data_z(res, k):
+    return res.z1 if k == 0 else res.latents[k - 1]
 
 
 # ------------------------------------------------------------------------------------ tables
@@ -146,6 +146,9 @@ def format_steps(r: dict) -> str:
         f"{'k':>4} {'i':>4} {'KL':>9} {'NELBO-term':>11} {'real':>9} {'real/KL':>8} {'time[s]':>8}"
         + (f" {'lean (t)':>16}" if any("lean" in s for s in r["steps"]) else ""),
     ]
+    z1 = r["prior"]
+    lines.append(f"{'z_1':>4} {'':>4} {z1['kl']:>9.4f} {z1['nelbo_term']:>11.4f} {z1['real']:>9.4f} "
+                 f"{z1['real'] / z1['kl'] if z1['kl'] > 0 else math.nan:>8.4f} {z1['seconds']:>8.3f}")
     for s in r["steps"]:
         lines.append(
             f"{s['k']:>4} {s['i']:>4} {s['kl']:>9.4f} {s['nelbo_term']:>11.4f} {s['real']:>9.4f} "
@@ -153,15 +156,15 @@ def format_steps(r: dict) -> str:
             + (f" {s['lean']:>8.4f} ({s['lean'] / s['lean_se']:+5.1f})" if "lean" in s else "")
         )
     lines.append(
-        f"{'sum':>9} {r['kl_total']:>9.4f} {r['nelbo']['diffusion']:>11.4f} "
-        f"{sum(s['real'] for s in r['steps']):>9.4f}"
+        f"{'sum':>9} {z1['kl'] + r['kl_total']:>9.4f} {z1['nelbo_term'] + r['nelbo']['diffusion']:>11.4f} "
+        f"{z1['real'] + sum(s['real'] for s in r['steps']):>9.4f}"
     )
     lines.append(
         f"  data term: NLL {r['data_nll']:.4f}, real {r['data_real']:.4f};  header+CRC {r['header']:.4f};  "
-        f"checks {r['checks']:.4f} ({r['check_bytes']} bytes: header and steps);  prior term (not sent) {r['nelbo']['prior']:.4f}"
+        f"checks {r['checks']:.4f} ({r['check_bytes']} bytes: header, z_1 and steps)"
     )
     lines.append(
-        f"  total: NELBO {r['nelbo']['total']:.4f}, KL+data {r['kl_total'] + r['data_nll']:.4f}, "
+        f"  total: NELBO {r['nelbo']['total']:.4f}, KL+data {z1['kl'] + r['kl_total'] + r['data_nll']:.4f}, "
         f"real {r['real_total']:.4f} ({r['file_bytes']} bytes), real/NELBO {r['real_over_nelbo']:.4f}, "
         f"lossless {r['lossless']}, encode {r['encode_seconds']:.1f} s, decode {r['decode_seconds']:.1f} s"
     )
@@ -179,13 +182,13 @@ def format_totals(results: list[dict]) -> str:
         mark = " " if r["counts_bytes"] else "*"
         lines.append(
             f"{r['hierarchy']:<9} {r['steps_T']:>5} {r['channel']:<7} {r['nelbo']['total']:>8.4f} "
-            f"{r['kl_total'] + r['data_nll']:>8.4f} {real:>7.4f}{mark} {r['checks']:>7.4f} "
+            f"{r['prior']['kl'] + r['kl_total'] + r['data_nll']:>8.4f} {real:>7.4f}{mark} {r['checks']:>7.4f} "
             f"{real / r['nelbo']['total']:>10.4f} "
             f"{r['encode_seconds']:>7.1f} {r['decode_seconds']:>7.1f} {r['lossless']}"
         )
     lines.append(
         "(bits/dim on the seed-0 swirl set, N=1024, D=2; real = file size in bits / (N D), checks included; "
-        "checks = the per-step 16-bit checks; * ideal channel: KL counted for the steps, real bytes for "
+        "checks = the 16-bit checks of the header, z_1 and each step; * ideal channel: KL counted for the steps, real bytes for "
         "checks, data term and header)"
     )
     return "\n".join(lines)
@@ -381,7 +384,7 @@ def swirl_reconstructions(model, x=None, ks=None, channel: str = "ideal", seed: 
     mdl = _exact._model64(model)
     with torch.no_grad(), _exact._threads(1):
         for k in ks:
-            z = torch.as_tensor(_data_z(res, k, x.shape, seed))
+            z = torch.as_tensor(_data_z(res, k))
             den, _, _ = codec.reconstructions(mdl, z, T - k, recon_seed)
             panels.append((k, float(cums[k]) / x.size, np.asarray(den)))
     return {"hierarchy": model.kind, "steps_T": T, "channel": res.channel, "data": x, "panels": panels}
@@ -600,7 +603,7 @@ def truncation_tradeoff(out_dir="out/tradeoff", steps: int = 5, grid=None, seed:
     dims = x.size
 
     def chain_bits(res) -> float:
-        return float((np.sum(res.kl_bits) + res.data_nll_bits) / dims)
+        return float((res.prior_kl_bits + np.sum(res.kl_bits) + res.data_nll_bits) / dims)
 
     ideal = chain_bits(codec.encode(model, x, channel="ideal", seed=seed))
     rows = []
@@ -664,25 +667,24 @@ try:
     err = ""
 except ValueError as exc:
     ok, err = False, str(exc)
-v = report._raw_priors(_exact._model64(m), [saved[f"z{k}"] for k in range(t)], int(saved["seed"]))
+v = report._raw_priors(_exact._model64(m), [saved[f"z{k}"] for k in range(t + 1)])
 np.save(path + ".out.npy", v)
 print(torch.backends.cpu.get_cpu_capability(), ok, err, sep="\\t")
 """
 
 
 @torch.no_grad()
-def _raw_priors(m64, latents, seed: int) -> np.ndarray:
-    """Every prior parameter that feeds the coder (loc and scale of each step, before rounding to
-    the grid), float64, flat (2 T N D,), along the chain ``latents`` (the latent after each step,
-    (N, D) each) that a file with shared ``seed`` sent, computed with one thread as the codec does."""
-    T = len(latents)
-    z = torch.as_tensor(codec.shared_z1(seed, np.shape(latents[0])))
+def _raw_priors(m64, chain) -> np.ndarray:
+    """Every reverse-prior parameter that feeds the coder (loc and scale of each step, before
+    rounding to the grid), float64, flat (2 T N D,), along the sent ``chain`` ([z_1, then the
+    latent after each step], (N, *S) each; the top prior p(z_1) is a constant, not computed by
+    the network), with one thread as the codec does."""
+    T = len(chain) - 1
     out = []
     with _exact._threads(1):
         for k, i in enumerate(range(T, 0, -1)):
-            p = _exact._blockwise(lambda zb: m64.reverse_prior(zb, i), z)
+            p = _exact._blockwise(lambda zb: m64.reverse_prior(zb, i), torch.as_tensor(chain[k]))
             out += [p.loc.reshape(-1), p.scale.expand_as(p.loc).reshape(-1)]
-            z = torch.as_tensor(latents[k])
     return torch.cat(out).numpy().copy()
 
 
@@ -729,7 +731,8 @@ def grid_margin_report(model, x=None, channel: str | None = None, seed: int = 0,
     x = _data.swirl() if x is None else np.asarray(x)
     res = codec.encode(model, x, channel=channel, seed=seed)
     m64 = _exact._model64(model)
-    v = _raw_priors(m64, res.latents, seed)
+    chain = [res.z1] + res.latents
+    v = _raw_priors(m64, chain)
     g = v / _exact._GRID
     margin = np.abs(g - np.floor(g) - 0.5) * _exact._GRID
     out = {"hierarchy": model.kind, "steps_T": model.num_steps, "channel": res.channel, "seed": seed,
@@ -739,19 +742,17 @@ def grid_margin_report(model, x=None, channel: str | None = None, seed: int = 0,
     try:
         torch.set_num_threads(2)
         with torch.no_grad():  # bypass the codec's one thread
-            z = torch.as_tensor(codec.shared_z1(seed, x.shape))
             w = []
             for k, i in enumerate(range(model.num_steps, 0, -1)):
-                p = m64.reverse_prior(z, i)
+                p = m64.reverse_prior(torch.as_tensor(chain[k]), i)
                 w += [p.loc.reshape(-1), p.scale.expand_as(p.loc).reshape(-1)]
-                z = torch.as_tensor(res.latents[k])
         out["configs"]["2 threads"] = _compare(v, torch.cat(w).numpy())
     finally:
         torch.set_num_threads(threads)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*TF32 acceleration.*", category=UserWarning)
         with torch.backends.mkldnn.flags(enabled=False):
-            out["configs"]["no oneDNN"] = _compare(v, _raw_priors(m64, res.latents, seed))
+            out["configs"]["no oneDNN"] = _compare(v, _raw_priors(m64, chain))
     shipped = (model.kind, model.num_steps) in shipped_checkpoints() and _exact._fingerprint(
         load_model(checkpoint_path(model.kind, model.num_steps))) == _exact._fingerprint(model)
     if isa and shipped:
@@ -759,7 +760,7 @@ def grid_margin_report(model, x=None, channel: str | None = None, seed: int = 0,
             path = os.path.join(tmp, "file")
             with open(path + ".rd", "wb") as f:
                 f.write(res.blob)
-            np.savez(path + ".npz", x=x, seed=seed, **{f"z{k}": z for k, z in enumerate(res.latents)})
+            np.savez(path + ".npz", x=x, seed=seed, **{f"z{k}": z for k, z in enumerate(chain)})
             for name, env in ISA_ENVS.items():
                 got = subprocess.run([sys.executable, "-c", _ISA_SCRIPT, model.kind, str(model.num_steps), path],
                                      capture_output=True, text=True, env={**os.environ, **env}, timeout=600)

@@ -7,8 +7,11 @@ Forward process, step i (t = i/T -> s = (i-1)/T):
         = sqrt(12) sigma_{t|s} sigma_s / sigma_t
 
 i.e. ``q(z_s | z_t, x) = U(b z_t + c x -+ Delta/2)``, with b, c the Gaussian (VDM) posterior-mean
-coefficients, so the first two moments match the Gaussian hierarchy's. ``z_1 ~ N(alpha_1 x,
-sigma_1^2)`` as in VDM (the codec draws it from N(0, I) with shared randomness, at no cost).
+coefficients, so the first two moments match the Gaussian hierarchy's. The first latent is
+uniform too, ``q(z_1 | x) = U(alpha_1 x -+ Delta_1/2)`` with ``Delta_1 = sqrt(12) sigma_1`` (the
+moments of VDM's N(alpha_1 x, sigma_1^2)), under the prior ``p(z_1) = Logistic(0, s_1) *
+U(-Delta_1/2, Delta_1/2)`` whose logistic has standard deviation alpha_1 (the spread of
+alpha_1 x for standardised data), so z_1 is sent by universal quantisation like every step.
 
 Reverse prior:
 
@@ -58,6 +61,18 @@ class UniformDiffusion(Hierarchy):
         cfg = super().config()
         cfg["base_variance"] = self.base_variance
         return cfg
+
+    def _top_delta(self, f):
+        _, s1 = self.alpha_sigma(1.0)
+        return (math.sqrt(12.0) * s1).expand_as(f)
+
+    def top_posterior(self, f) -> UniformStep:
+        a1, _ = self.alpha_sigma(1.0)
+        return UniformStep(a1 * f, self._top_delta(f))
+
+    def top_prior(self, f) -> LogisticUniformStep:
+        a1, _ = self.alpha_sigma(1.0)
+        return LogisticUniformStep(torch.zeros_like(f), (_LOGISTIC_STD_TO_SCALE * a1).expand_as(f), self._top_delta(f))
 
     def posterior(self, z_t, f, i) -> UniformStep:
         c = self.coefficients(i)

@@ -35,21 +35,24 @@ def main(argv=None) -> int:
     n = x.size
     res = codec.encode(model, x, channel=args.channel, seed=0)
     print(f"{args.hierarchy} T={args.steps}, channel {res.channel}: {len(res.blob)} bytes, "
-          f"{res.bits_per_dim():.4f} bits/dim (KL + data term {(res.kl_bits_total + res.data_nll_bits) / n:.4f}; "
+          f"{res.bits_per_dim():.4f} bits/dim (KL + data term "
+          f"{(res.prior_kl_bits + res.kl_bits_total + res.data_nll_bits) / n:.4f}; "
           f"per-step checks {8 * res.check_bytes / n:.4f})")
+    print(f"  z_1:    KL {res.prior_kl_bits / n:.4f}  real {res.prior_bits / n:.4f} bits/dim")
     for k, (kl, real) in enumerate(zip(res.kl_bits, res.step_bits), 1):
         print(f"  step {k}: KL {kl / n:.4f}  real {real / n:.4f} bits/dim")
     out = codec.decode(res.blob, model)
     assert np.array_equal(out.x, x), "lossless round trip failed"
     print("lossless round trip: ok")
-    # progressive: the first prefix_bytes[k - 1] bytes of the file hold the first k steps, each
-    # verified by its 16-bit check (the ideal channel stores float64 samples, so its rate is the
-    # KL, not its bytes)
-    kl_cum = 8 * res.head_bytes + np.concatenate([[0.0], np.cumsum(res.kl_bits)])
+    # progressive: the first head_bytes bytes hold z_1, the first prefix_bytes[k - 1] bytes z_1 and
+    # the first k steps, each verified by its 16-bit check (the ideal channel stores float64
+    # samples, so its rate is the KL, not its bytes)
+    side = 8 * (res.header_bytes - 4 + 2 * codec.CHECK_BYTES)  # the header, its check and z_1's
+    kl_cum = side + res.prior_kl_bits + np.concatenate([[0.0], np.cumsum(res.kl_bits)])
     for k in range(model.num_steps + 1):
         nbytes = res.prefix_bytes[k - 1] if k else res.head_bytes
         dec = codec.decode(res.blob[:nbytes], model, reconstruct=True)  # a prefix: finds k by itself
-        assert dec.steps_decoded == k and (k == 0 or np.array_equal(dec.z, res.latents[k - 1]))
+        assert dec.steps_decoded == k and np.array_equal(dec.z, res.latents[k - 1] if k else res.z1)
         bits = kl_cum[k] if res.channel == "ideal" else 8 * nbytes
         print(f"  first {nbytes} bytes, {k} steps ({bits / n:.3f} bits/dim): PSNR denoised "
               f"{codec.psnr(dec.denoised, x):.2f} dB, flow {codec.psnr(dec.flow, x):.2f} dB, "

@@ -54,17 +54,21 @@ def test_lossless_round_trip(hierarchy, channel, uniform_model, gaussian_model):
     np.testing.assert_array_equal(out.x, X)
     assert out.x.dtype == np.uint8 and out.complete and out.steps_decoded == m.num_steps
     np.testing.assert_array_equal(out.z, res.latents[-1])
-    assert len(res.step_bytes) == m.num_steps
-    assert len(res.blob) == sum(res.step_bytes) + res.check_bytes + res.data_bytes + res.header_bytes
-    assert res.check_bytes == codec.CHECK_BYTES * (m.num_steps + 1)  # the header's and each step's
-    assert np.all(res.kl_bits >= 0)
-    real = res.step_bits.sum()
+    assert len(res.step_bytes) == m.num_steps and res.z1.shape == X.shape
+    assert len(res.blob) == res.prior_bytes + sum(res.step_bytes) + res.check_bytes + res.data_bytes + res.header_bytes
+    assert res.check_bytes == codec.CHECK_BYTES * (m.num_steps + 2)  # the header's, z_1's and each step's
+    assert np.all(res.kl_bits >= 0) and res.prior_kl_bits >= 0
+    # z_1's KL is the NELBO's prior term at this data (q(z_1 | x) does not depend on the chain)
+    with torch.no_grad():
+        prior_kl = float(m.prior_kl(m.encode_data(X)).sum()) / np.log(2)
+    np.testing.assert_allclose(res.prior_kl_bits, prior_kl, rtol=1e-4)
+    real, kl = res.chain_bits, res.prior_kl_bits + res.kl_bits_total
     if channel == "uq":
         # exact channel: index entropy ~ KL, plus < 64 bits of framing per step
-        assert real <= 1.25 * res.kl_bits_total + 64 * m.num_steps, (real, res.kl_bits_total)
+        assert real <= 1.25 * kl + 64 * (m.num_steps + 1), (real, kl)
     elif channel == "pfr":
-        # chunked, truncated PFR: loose sanity bound (measured ~1.5x KL; see docs/diffusion.md)
-        assert real <= 3.0 * res.kl_bits_total + 200 * m.num_steps, (real, res.kl_bits_total)
+        # chunked, truncated PFR: loose sanity bound (measured ~1.3x KL; see docs/diffusion.md)
+        assert real <= 3.0 * kl + 200 * (m.num_steps + 1), (real, kl)
     # the data term costs about its information content (one ANS stream: < 64 bits overhead)
     assert 8 * res.data_bytes <= res.data_nll_bits + 64
 
@@ -72,18 +76,19 @@ def test_lossless_round_trip(hierarchy, channel, uniform_model, gaussian_model):
 def test_uq_bits_track_kl_on_the_full_set(uniform_model):
     """UQDM's promise: file size ~ NELBO. On the 1024-point set every step's real bits lie within
     10 % + 80 bits of its KL, all steps together (one rcc.UQStream) cost their information
-    content plus one stream's framing (< 96 bits: check symbols, ANS tail, length prefix), and
+    content plus one stream's framing (< 104 bits: check symbols, ANS tail, length prefix and
+    word table), and
     the whole file lies within 1.5 % of KL + data term."""
     x = data.swirl()
     res = codec.encode(uniform_model, x, channel="uq", seed=0)
-    info = np.array([d["info_bits"] for d in res.step_info])
-    for real, kl, inf in zip(res.step_bits, res.kl_bits, info):
+    info = np.array([d["info_bits"] for d in [res.prior_info] + res.step_info])
+    for real, kl, inf in zip([res.prior_bits, *res.step_bits], [res.prior_kl_bits, *res.kl_bits], info):
         assert abs(real - kl) <= 0.10 * kl + 80, (real, kl)
         assert abs(real - inf) <= 0.002 * inf + 48, (real, inf)  # a step's share of one stream
-    real = res.step_bits.sum()
-    assert real == 8 * sum(res.step_bytes)
-    assert info.sum() - 1e-6 <= real <= info.sum() + 96, (real, info.sum())
-    ideal = res.kl_bits_total + res.data_nll_bits
+    real = res.chain_bits
+    assert real == 8 * (res.prior_bytes + sum(res.step_bytes))
+    assert info.sum() - 1e-6 <= real <= info.sum() + 104, (real, info.sum())
+    ideal = res.prior_kl_bits + res.kl_bits_total + res.data_nll_bits
     assert res.total_bits <= 1.015 * ideal + 200
     np.testing.assert_array_equal(codec.decode(res.blob, uniform_model).x, x)
 
@@ -145,9 +150,9 @@ def test_corrupted_files_raise_clear_errors(uniform_model, gaussian_model):
         codec.decode(bytes(blob), other)
     # a corrupted stream inside a prefix (no CRC) is caught by the channel: the first pop reads
     # the top of the ANS stack (stored first, after the record's length and table) and its
-    # check symbol
-    pos = res.head_bytes  # after the header and its check
-    for _ in range(m.num_steps):  # the payload length, then T - 1 table entries
+    # check symbol, while decoding z_1
+    pos = res.header_bytes - 4 + codec.CHECK_BYTES  # after the header and its check
+    for _ in range(m.num_steps + 1):  # the payload length, then T table entries (z_1 and T - 1 steps)
         _, pos = decode_varint(bytes(blob), pos)
     bad = bytearray(blob)
     for j in range(pos, pos + 8):  # the ANS state (top two words), where the check symbol is
@@ -326,31 +331,37 @@ def test_sample_lean_measures_the_pull_towards_the_prior():
 
 
 def test_report_shows_what_the_step_checks_cost(uniform_model):
-    """`rcc-diffusion report` tables and JSON carry the checks: 16 bits a step and 16 for the header."""
+    """`rcc-diffusion report` tables and JSON carry the checks: 16 bits a step, 16 for z_1 and 16 for the header."""
     from diffusion import report
 
     r = report.evaluate(uniform_model, x=X, channel="uq", progressive=False)
-    assert r["check_bytes"] == 2 * (uniform_model.num_steps + 1)
-    assert r["checks"] == pytest.approx(16 * (uniform_model.num_steps + 1) / X.size)
+    assert r["check_bytes"] == 2 * (uniform_model.num_steps + 2)
+    assert r["checks"] == pytest.approx(16 * (uniform_model.num_steps + 2) / X.size)
     assert r["real_total"] == pytest.approx(8 * r["file_bytes"] / X.size)
-    assert f"checks {r['checks']:.4f} ({r['check_bytes']} bytes: header and steps)" in report.format_steps(r)
+    assert f"checks {r['checks']:.4f} ({r['check_bytes']} bytes: header, z_1 and steps)" in report.format_steps(r)
+    assert report.format_steps(r).splitlines()[2].split()[0] == "z_1"
     assert "checks" in report.format_totals([r]).splitlines()[0]
 
 
 def test_shared_randomness_is_rcc_random_under_derived_seeds(uniform_model, monkeypatch):
-    """z_1 and every channel seed come from rcc.random (Philox) under rcc.random.derive_seed(seed,
-    path): z_1 row n is ndtri(uniforms(derive_seed(seed, 0), DOMAIN_CANDIDATE, 0, n, D)), so a
-    point's z_1 does not depend on N; step i's channel seed is derive_seed(seed, 2, i); the uq
-    stream's seed is derive_seed(seed, 1). Nothing is seeded by arithmetic on the seed."""
-    from scipy.special import ndtri
+    """Every channel seed comes from rcc.random (Philox) under rcc.random.derive_seed(seed, path):
+    step i's channel seed is derive_seed(seed, 2, i), z_1's (sent as step T + 1)
+    derive_seed(seed, 2, T + 1); the ideal channel's noise row n is uniforms(., DOMAIN_CANDIDATE,
+    0, n, D), so a point's noise does not depend on N; the uq stream's seed is derive_seed(seed,
+    1). Nothing is seeded by arithmetic on the seed."""
+    from diffusion._exact import _shared_uniforms, _step_seed
 
-    seed = 2**40 + 17
-    z = codec.shared_z1(seed, (5, 2))
-    u = rcc.random.uniforms(rcc.random.derive_seed(seed, 0), rcc.random.DOMAIN_CANDIDATE, 0, np.arange(5), 2)
-    np.testing.assert_array_equal(z, ndtri(u))
-    np.testing.assert_array_equal(codec.shared_z1(seed, (3, 2)), z[:3])
-    from diffusion._exact import _step_seed
+    seed, T = 2**40 + 17, uniform_model.num_steps
+    u = rcc.random.uniforms(rcc.random.derive_seed(seed, 2, T + 1), rcc.random.DOMAIN_CANDIDATE, 0, np.arange(5), 2)
+    np.testing.assert_array_equal(_shared_uniforms(_step_seed(seed, T + 1), (5, 2)), u)
+    np.testing.assert_array_equal(_shared_uniforms(_step_seed(seed, T + 1), (3, 2)), u[:3])
+    from diffusion._exact import _model64
 
+    res = codec.encode(uniform_model, X[:5], channel="ideal", seed=seed)
+    m64 = _model64(uniform_model)
+    with torch.no_grad():
+        q = m64.top_posterior(m64.encode_data(X[:5]))
+        np.testing.assert_array_equal(res.z1, q.sample(torch.as_tensor(u - 0.5)).numpy())
     assert _step_seed(seed, 4) == rcc.random.derive_seed(seed, 2, 4)
     seeds = {_step_seed(s, i) for s in range(50) for i in range(1, 50)}  # seed * K + i collided here
     assert len(seeds) == 50 * 49 and all(0 <= s < 2**63 for s in seeds)
@@ -361,10 +372,10 @@ def test_shared_randomness_is_rcc_random_under_derived_seeds(uniform_model, monk
     assert started == [rcc.random.derive_seed(seed, 1)]
 
 
-@pytest.mark.parametrize("old", [4, 5])
+@pytest.mark.parametrize("old", [4, 5, 6])
 def test_older_versions_are_refused(uniform_model, old):
     """Format 5 changed the shared randomness, format 6 the header (any data shape) and the step
-    layout: older files are refused by name, not misdecoded."""
+    layout, format 7 sends z_1: older files are refused by name, not misdecoded."""
     blob = bytearray(codec.encode(uniform_model, X[:4], channel="ideal", seed=0).blob)
     blob[2] = (old << 4) | (blob[2] & 0x0F)
     with pytest.raises(rcc.DecodeError, match=f"unsupported format version {old}"):

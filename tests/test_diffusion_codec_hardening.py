@@ -86,8 +86,11 @@ def test_head_bytes_is_the_shortest_prefix_a_decoder_accepts(files):
     for model, res in files.values():
         out = codec.decode(res.blob[: res.head_bytes], model)
         assert out.steps_decoded == 0 and not out.complete
-        with pytest.raises(rcc.DecodeError, match="header"):
+        np.testing.assert_array_equal(out.z, res.z1)
+        with pytest.raises(rcc.DecodeError, match="before the first latent z_1"):
             codec.decode(res.blob[: res.head_bytes - 1], model)
+        with pytest.raises(rcc.DecodeError, match="header"):
+            codec.decode(res.blob[: res.header_bytes - 4 + codec.CHECK_BYTES - 1], model)
 
 
 @pytest.mark.parametrize("N,D", [(0, 2), (4, 0)])
@@ -97,15 +100,15 @@ def test_empty_shapes_are_refused(uniform_model, N, D):
 
 
 def test_step_lengths_are_bounded_by_the_bytes_present(gaussian_model):
-    """A chunked step record that declares 2^60 bytes holds no step in a short prefix, and is a
-    DecodeError (not an allocation) with a valid CRC."""
+    """A chunked step record that declares 2^60 bytes holds no step in a short prefix (not even
+    z_1: a DecodeError that says so), and is a DecodeError (not an allocation) with a valid CRC."""
     head = _crafted(gaussian_model, "pfr", 4, 2, b"", False)
     fields = encode_varint(3) + bytes([1, 2, 3])  # the chunked channel's common parameters
     fp = codec._fingerprint(gaussian_model)
     check = codec._header_check(fp, head + fields)  # a header crafted with the model in hand
     body = fields + check + encode_varint(2**60) + bytes(20)
-    out = codec.decode(head + body, gaussian_model)
-    assert out.steps_decoded == 0 and not out.complete
+    with pytest.raises(rcc.DecodeError, match="before the first latent z_1"):
+        codec.decode(head + body, gaussian_model)
     blob = head + body
     blob += struct.pack("<I", codec._crc(fp, blob))
     with pytest.raises(rcc.DecodeError, match="corrupted"):
@@ -191,8 +194,9 @@ def test_a_desynchronised_prior_is_caught_at_its_step(files, monkeypatch):
 
 def test_check_bytes_cost_two_bytes_a_step_and_two_for_the_header(files):
     for model, res in files.values():
-        assert res.check_bytes == 2 * (model.num_steps + 1)
-        assert len(res.blob) == sum(res.step_bytes) + res.check_bytes + res.data_bytes + res.header_bytes
+        assert res.check_bytes == 2 * (model.num_steps + 2)  # header, z_1, T steps
+        assert len(res.blob) == (res.prior_bytes + sum(res.step_bytes) + res.check_bytes + res.data_bytes
+                                 + res.header_bytes)
         assert res.total_bits == 8 * len(res.blob)
 
 

@@ -73,8 +73,10 @@ print("uniform / uq: decoded data equals the input")
 # `result.step_bits` what the step really costs: for the uniform hierarchy the UQ stream's bits,
 # for the ideal Gaussian channel the KL itself (an ideal channel has no real bitstream of its own;
 # the file stores the latents at full precision so that the prefix decoding below still works).
-# Universal quantization follows the KL step by step; the stream's prelude is counted with the
-# first step, which is why that one sits a few tens of bits above its KL.
+# Universal quantization follows the KL step by step. The first latent $z_1$ (the top of the
+# hierarchy, the first term of the bound above) is sent first, through the same channel:
+# `result.prior_kl_bits` is its KL and `result.prior_bits` its real cost, the stream's prelude
+# included (which is why it sits a few tens of bits above its KL).
 
 # %%
 T = 5
@@ -100,8 +102,8 @@ for k in range(T):
 # %% [markdown]
 # ## Progressive reconstructions from byte prefixes
 #
-# `result.prefix_bytes[k-1]` is the number of leading bytes holding the first $k$ steps (with
-# their 16-bit checks). Decoding such a prefix with `reconstruct=True` gives the denoised
+# `result.prefix_bytes[k-1]` is the number of leading bytes holding $z_1$ and the first $k$ steps
+# (with their 16-bit checks). Decoding such a prefix with `reconstruct=True` gives the denoised
 # estimate $\hat x = \mathbb E[x \mid z_{T-k}]$ under the model (`.denoised`). Its distortion
 # falls as the rate grows: a rate-distortion curve from a single file.
 
@@ -116,7 +118,7 @@ for row, h in enumerate(results):
         assert dec.steps_decoded == k
         xr = dec.denoised.astype(float)
         mse[h].append(np.mean((xr - x) ** 2))
-        rate = r.step_bits[:k].sum()
+        rate = r.prior_bits + r.step_bits[:k].sum()
         ax = axes[row, k - 1]
         ax.scatter(x[:, 0], x[:, 1], s=1, color="lightgray", label="data")
         ax.scatter(xr[:, 0], xr[:, 1], s=2, color=COLOURS[h], label="reconstruction")
@@ -132,7 +134,7 @@ plt.show()
 # %%
 fig, ax = plt.subplots(figsize=(6.5, 4))
 for h, r in results.items():
-    rates = np.cumsum(r.step_bits) / x.size
+    rates = (r.prior_bits + np.cumsum(r.step_bits)) / x.size
     ax.plot(rates, mse[h], "o-", color=COLOURS[h], label=f"{h} ({r.channel})")
 ax.set_yscale("log")
 ax.set_xlabel("bits per dimension of the first k steps")
@@ -166,5 +168,6 @@ cut = r_u.blob[: r_u.prefix_bytes[2] - 1]
 dec = codec.decode(cut, models["uniform"], reconstruct=True)
 print("steps decoded from the cut prefix:", dec.steps_decoded)
 assert dec.steps_decoded == 2
-overhead = r_u.step_bits.sum() / r_u.kl_bits.sum() - 1
-print(f"uniform: real bits {r_u.step_bits.sum():.0f}, KL {r_u.kl_bits.sum():.0f}, overhead {100 * overhead:.2f} %")
+kl_u = r_u.prior_kl_bits + r_u.kl_bits.sum()
+overhead = r_u.chain_bits / kl_u - 1
+print(f"uniform: real bits {r_u.chain_bits:.0f} (z_1 and the steps), KL {kl_u:.0f}, overhead {100 * overhead:.2f} %")

@@ -44,7 +44,7 @@ x = center_crop(photo("astronaut"), 48)      # uint8 (3, 48, 48): the centre of 
 res = codec.encode(model, x, seed=0)
 D = x.size
 print(f"file: {len(res.blob)} bytes = {8 * len(res.blob) / D:.3f} bits per dimension "
-      f"(KL + data term {(res.kl_bits.sum() + res.data_nll_bits) / D:.3f})")
+      f"(KL + data term {(res.prior_kl_bits + res.kl_bits.sum() + res.data_nll_bits) / D:.3f})")
 assert np.array_equal(codec.decode(res.blob, model).x[0], x)   # lossless, bit for bit
 
 # %% [markdown]
@@ -68,7 +68,7 @@ plt.show()
 # %% [markdown]
 # ## Progressive decoding
 #
-# The first `prefix_bytes[k - 1]` bytes hold the first $k$ steps. Decoding a prefix gives the
+# The first `prefix_bytes[k - 1]` bytes hold $z_1$ and the first $k$ steps. Decoding a prefix gives the
 # latent $z_{T-k}$; its denoised reconstruction $\hat x = \mathbb E[x \mid z_{T-k}]$ is a lossy
 # photo at that many bits.
 
@@ -112,5 +112,5 @@ from diffusion.image_report import baseline_bits
 png = baseline_bits(x)["png"]
 print(f"PNG {png:.3f} bits per dimension, this file {8 * len(res.blob) / D:.3f}")
 side = 8 * (res.header_bytes + res.check_bytes)
-assert len(res.blob) == sum(res.step_bytes) + res.data_bytes + res.header_bytes + res.check_bytes
+assert len(res.blob) == res.prior_bytes + sum(res.step_bytes) + res.data_bytes + res.header_bytes + res.check_bytes
 print(f"header and checks: {side} bits ({side / D:.4f} bits per dimension)")
