@@ -31,12 +31,11 @@ import torch
 
 from . import codec
 from .images import TEST_PHOTOS, center_crop, photo
-from .report import _jsonable
+from .report import COLOURS as COLORS, _jsonable
 from .train import checkpoint_path, load_model, shipped_checkpoints
 
 __all__ = ["run_image_report", "baseline_bits"]
 
-COLORS = {"uniform": "tab:orange", "gaussian": "tab:blue", "png": "tab:gray", "webp": "tab:green"}
 
 
 def baseline_bits(x: np.ndarray) -> dict:
@@ -182,8 +181,10 @@ def _plots(rep: dict, out: Path) -> None:
     for ax, (key, r) in zip(axes[0], crops):
         h = key.split("_")[0]
         k = np.arange(len(r["step_kl"]) + 1)
-        ax.bar(k - 0.2, [r["prior_kl"]] + r["step_kl"], 0.4, color=COLORS[h], alpha=0.45, label="KL")
-        ax.bar(k + 0.2, [r["prior_real"]] + r["step_real"], 0.4, color=COLORS[h], label=f"real bits ({r['channel']})")
+        ax.bar(k - 0.2, [r["prior_kl"]] + r["step_kl"], 0.4, facecolor="none", edgecolor=COLORS[h], hatch="//",
+               linestyle="--", label="dashed outline: KL")
+        ax.bar(k + 0.2, [r["prior_real"]] + r["step_real"], 0.4, color=COLORS[h],
+               label=f"solid: real bits ({r['channel']})")
         ax.set_xticks(k, ["z_1"] + [str(j) for j in k[1:]])
         ax.set_xlabel("step (in the order sent; z_1 first)")
         ax.set_ylabel("bits per dimension")
