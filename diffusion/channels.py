@@ -361,6 +361,8 @@ class ChunkedChannel(_FramedSteps):
             "lean_se": lean_se,
             "chunk_kl_sd": float(np.std(msg.chunks.kl_bits)),
             "chunk_kl_p99": float(np.percentile(msg.chunks.kl_bits, 99)),
+            "chunk_kl_bits": np.asarray(msg.chunks.kl_bits, dtype=np.float64).copy(),
+            "chunk_sizes": np.asarray(msg.chunks.sizes, dtype=np.int64).copy(),
         }
         return sample
 

@@ -257,7 +257,9 @@ class EncodeResult:
         (``-sum log2 P(k)``); for chunked channels ``payload_bits``, ``num_chunks``,
         ``num_scored`` (candidates scored), ``num_truncated`` (chunks whose candidate race was cut
         short), ``size_multiple``, the bias diagnostic ``lean`` / ``lean_se``
-        (:func:`sample_lean`) and the spread of the chunks' KL (``chunk_kl_sd``, ``chunk_kl_p99``).
+        (:func:`sample_lean`), each chunk's KL in bits and size (``chunk_kl_bits``,
+        ``chunk_sizes``, (C,): contiguous in C order) and the spread of the chunk KL
+        (``chunk_kl_sd``, ``chunk_kl_p99``).
     z1 : np.ndarray
         The first latent z_1, float64 (N, *S).
     latents : list[np.ndarray]

@@ -380,3 +380,29 @@ def test_older_versions_are_refused(uniform_model, old):
     blob[2] = (old << 4) | (blob[2] & 0x0F)
     with pytest.raises(rcc.DecodeError, match=f"unsupported format version {old}"):
         codec.decode(bytes(blob), uniform_model)
+
+
+def test_report_sets_the_dcs_floor_of_each_chunked_push_beside_its_bits(gaussian_model):
+    """`report.chunk_floors`: per push (z_1, then each step) sum_c D_CS[q_c || p_c] of the chunks
+    the file used, exact (se 0) when every chunk is computed, and a sampled estimate within 4 of
+    its standard errors of the exact value; every floor lies between the push's KL and KL + 4
+    bits a chunk (D_CS - KL of one chunk is 1.5-3 bits at 8-12 bits of KL); evaluate() puts it
+    in the step table."""
+    from diffusion import report
+
+    x = X[:16]
+    res = codec.encode(gaussian_model, x, channel="pfr", seed=2)
+    exact = report.chunk_floors(gaussian_model, x, res, sample=10**6)
+    assert len(exact) == gaussian_model.num_steps + 1 and all(se == 0.0 for _, se in exact)
+    for (floor, _), info, kl in zip(exact, [res.prior_info] + res.step_info, [res.prior_kl_bits, *res.kl_bits]):
+        chunks = len(info["chunk_sizes"])
+        assert sum(info["chunk_sizes"]) == x.size
+        np.testing.assert_allclose(np.sum(info["chunk_kl_bits"]), kl, rtol=1e-9, atol=1e-9)
+        assert kl - 1e-6 <= floor <= kl + 4.0 * chunks, (floor, kl, chunks)
+    k = int(np.argmax([len(i["chunk_sizes"]) for i in res.step_info])) + 1  # the push with most chunks
+    assert len(res.step_info[k - 1]["chunk_sizes"]) >= 3
+    est = report.chunk_floors(gaussian_model, x, res, sample=2, seed=1)
+    assert est[k][1] > 0 and abs(est[k][0] - exact[k][0]) <= 4 * est[k][1]
+    r = report.evaluate(gaussian_model, x=x, channel="pfr", seed=2, progressive=False, dcs_chunks=2)
+    assert all("dcs" in s and "dcs_se" in s for s in [r["prior"], *r["steps"]])
+    assert "D_CS" in report.format_steps(r).splitlines()[1]

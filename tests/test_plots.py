@@ -23,7 +23,12 @@ def _result(h, T, channel, nelbo, real, progressive=True):
     real_channel = channel != "ideal"
     r = {"hierarchy": h, "steps_T": T, "channel": channel, "nelbo": {"total": nelbo}, "real_total": real,
          "counts_bytes": 12 if real_channel else 0,
+         "prior": {"kl": 0.05, "real": 0.07},
          "steps": [{"k": k, "kl": 1.0 / k, "real": 1.1 / k} for k in range(1, T + 1)]}
+    if channel == "pfr":  # chunked channels carry the D_CS floor of their chunks
+        r["prior"]["dcs"] = 0.06
+        for s in r["steps"]:
+            s["dcs"] = 1.05 * s["kl"]
     if progressive:
         r["progressive"] = [{"k": k, "bits": 0.1 + k, "psnr_denoised": 10.0 + k, "psnr_ancestral": 8.0 + k,
                              "psnr_flow": 9.0 + k, "swd_denoised": 5.0 / (k + 1), "swd_ancestral": 6.0 / (k + 1),
@@ -113,11 +118,24 @@ def test_steps_bars_kl_dashed_real_solid(h, channel, tmp_path):
     colour = _hex(report.COLOURS[h])
     kl = [p for p in ax.patches if p.get_facecolor()[3] == 0]  # outline only
     real = [p for p in ax.patches if p.get_facecolor()[3] == 1]
-    assert len(kl) == len(real) == 5
+    assert len(kl) == len(real) == 6  # z_1, then the five steps
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["z_1", "1", "2", "3", "4", "5"]
     assert all(_hex(p.get_edgecolor()) == colour and p.get_linestyle() == "--" for p in kl)
     assert all(_hex(p.get_facecolor()) == colour and p.get_linestyle() == "-" for p in real)
-    assert np.allclose([p.get_height() for p in real], [s["real"] for s in r["steps"]])
-    assert np.allclose([p.get_height() for p in kl], [s["kl"] for s in r["steps"]])
+    rows = [r["prior"]] + r["steps"]
+    assert np.allclose([p.get_height() for p in real], [s["real"] for s in rows])
+    assert np.allclose([p.get_height() for p in kl], [s["kl"] for s in rows])
+    # the D_CS floor: a dotted black line over each real bar, for chunked channels only
+    floors = [c for c in ax.collections if c.get_segments()]
+    if channel == "pfr":
+        (lines,) = floors
+        assert np.allclose([seg[0][1] for seg in lines.get_segments()], [s["dcs"] for s in rows])
+        assert _hex(lines.get_color()[0]) == "#000000"
+        dcs_handle = next(h_ for t, h_ in zip(ax.get_legend().get_texts(), ax.get_legend().legend_handles)
+                          if t.get_text().startswith("dotted: D_CS"))
+        assert dcs_handle.get_linestyle() == ":"
+    else:
+        assert not floors
     # the legend's patches draw the bars' dash patterns (matplotlib copies the pattern, not the
     # style's name, into a legend handle: compare what is drawn)
     legend = {t.get_text(): h_ for t, h_ in zip(ax.get_legend().get_texts(), ax.get_legend().legend_handles)}
