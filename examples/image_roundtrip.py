@@ -27,8 +27,9 @@ def main(hierarchy: str = "uniform", size: int = 32, threads: int = 1, name: str
     assert np.array_equal(out.x[0], x), "not lossless"
     D = x.size
     print(f"{hierarchy} T={steps} {name} {size}x{size}: file {8 * len(res.blob) / D:.4f} bits/dim, "
-          f"KL + data term {(res.kl_bits.sum() + res.data_nll_bits) / D:.4f} bits/dim, "
+          f"KL + data term {(res.prior_kl_bits + res.kl_bits.sum() + res.data_nll_bits) / D:.4f} bits/dim, "
           f"encode {t_enc:.2f} s, decode {t_dec:.2f} s")
+    print(f"  z_1: real {res.prior_bits / D:.4f}, KL {res.prior_kl_bits / D:.4f} bits/dim")
     print("  per step, real bits/dim:", np.round(res.step_bits / D, 4), " KL bits/dim:", np.round(res.kl_bits / D, 4))
 
 
