@@ -113,13 +113,9 @@ def evaluate(model, x=None, channel: str | None = None, seed: int = 0, progressi
             row["dcs"], row["dcs_se"] = v / n, se / n
     if progressive:
         prog = []
-        cum = 8.0 * res.head_bytes
+        cums = prefix_bits(res)
         mdl = _exact._model64(model)
         with torch.no_grad(), _exact._threads(1):
-            if res.counts_bytes:  # the real progressive rate: the file prefix that decodes k steps
-                cums = 8.0 * np.array([res.head_bytes] + list(res.prefix_bytes), dtype=np.float64)
-            else:  # ideal channel: the KL counted per step
-                cums = np.concatenate([[cum], cum + np.cumsum(res.step_bits)])
             for k in _progressive_ks(model.num_steps):
                 cum = float(cums[k])
                 z = torch.as_tensor(_data_z(res, k))
@@ -178,6 +174,18 @@ def chunk_floors(model, x, res, sample: int = 16, seed: int = 0) -> list[tuple[f
             se = C * float(np.std(excess, ddof=1)) / math.sqrt(n) * math.sqrt(1 - n / C) if 1 < n < C else 0.0
             out.append((float(np.sum(kls)) + C * float(np.mean(excess)), se))
     return out
+
+
+def prefix_bits(res) -> np.ndarray:
+    """Bits of the file prefix that decodes z_1 and the first k steps, k = 0 .. T, (T + 1,):
+    ``8 * head_bytes``, then ``8 * prefix_bytes``. The ideal channel writes raw float64 latents,
+    so for it the latents' cost is their KL instead, with the header, its check and the 16-bit
+    checks of z_1 and each step as a real file has them."""
+    if res.counts_bytes:
+        return 8.0 * np.array([res.head_bytes] + list(res.prefix_bytes), dtype=np.float64)
+    check = 8.0 * codec.CHECK_BYTES
+    head = 8.0 * (res.header_bytes - 4) + check + res.prior_kl_bits + check
+    return head + np.concatenate([[0.0], np.cumsum(np.asarray(res.kl_bits, dtype=np.float64) + check)])
 
 
 def _progressive_ks(T: int) -> list[int]:
@@ -451,11 +459,7 @@ def swirl_reconstructions(model, x=None, ks=None, channel: str = "ideal", seed: 
     T = model.num_steps
     ks = sorted({0, T} | {round(T * f) for f in (0.25, 0.5, 0.75)}) if ks is None else list(ks)
     res = codec.encode(model, x, channel=channel, seed=seed)
-    if res.counts_bytes:  # a real channel: the file prefix that decodes k steps
-        cums = 8.0 * np.array([res.head_bytes] + list(res.prefix_bytes), dtype=np.float64)
-    else:  # the ideal channel writes raw latents: count the KL (z_1's too where the file codes z_1)
-        base = float(getattr(res, "prior_kl_bits", 0.0))
-        cums = np.concatenate([[base], base + np.cumsum(res.kl_bits)])
+    cums = prefix_bits(res)
     panels = []
     mdl = _exact._model64(model)
     with torch.no_grad(), _exact._threads(1):

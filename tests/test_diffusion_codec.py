@@ -406,3 +406,18 @@ def test_report_sets_the_dcs_floor_of_each_chunked_push_beside_its_bits(gaussian
     r = report.evaluate(gaussian_model, x=x, channel="pfr", seed=2, progressive=False, dcs_chunks=2)
     assert all("dcs" in s and "dcs_se" in s for s in [r["prior"], *r["steps"]])
     assert "D_CS" in report.format_steps(r).splitlines()[1]
+
+
+def test_prefix_bits_of_real_and_ideal_files(uniform_model):
+    """report.prefix_bits: a real file's prefix sizes; for the ideal channel (raw float64 latents
+    in the file) the KL of z_1 and of each step, plus the header and 16-bit checks a real file
+    would carry, so the progressive rate of an ideal file is comparable with a real one."""
+    from diffusion import report
+
+    real = codec.encode(uniform_model, X, channel="uq", seed=4)
+    np.testing.assert_array_equal(report.prefix_bits(real), 8.0 * np.array([real.head_bytes, *real.prefix_bytes]))
+    ideal = codec.encode(uniform_model, X, channel="ideal", seed=4)
+    bits = report.prefix_bits(ideal)
+    head = 8 * (ideal.header_bytes - 4 + 2 * codec.CHECK_BYTES) + ideal.prior_kl_bits
+    np.testing.assert_allclose(bits, head + np.concatenate([[0.0], np.cumsum(ideal.kl_bits + 16.0)]))
+    assert bits[0] < 8 * ideal.head_bytes  # not the raw latent's 64 bits a value
