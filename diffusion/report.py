@@ -435,8 +435,11 @@ def plot_steps(r: dict, path):
     ax.set_xticks(k, (["z_1"] + [str(j) for j in k[1:]]) if "prior" in r else [str(j) for j in k])
     ax.set_xlabel("step (in the order sent: z_1, then step k removes noise level T - k + 1)")
     ax.set_ylabel("bits per dimension")
-    ax.set_title(f"{r['hierarchy']} hierarchy, T = {r['steps_T']}: real bits and KL per step")
-    ax.legend(handles=handles, fontsize=8)
+    what = "real bits, KL and D_CS" if len(handles) == 3 else "real bits and KL"
+    ax.set_title(f"{r['hierarchy']} hierarchy, T = {r['steps_T']}: {what} per step")
+    top = max(max(s["kl"], s["real"], s.get("dcs", 0.0)) for s in rows)
+    ax.set_ylim(0, 1.45 * top)  # room for the legend above the bars
+    ax.legend(handles=handles, fontsize=8, loc="upper left")
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
