@@ -26,7 +26,7 @@ import math
 import numpy as np
 
 from ._checks import pair_dinf_bits
-from ._chunk_codes import BitLengthCode
+from ._chunk_codes import LawCode
 from ._kernels import Pair
 from ._race import poisson_race, scorer
 from .channel import SelectionChannel, check_num_candidates, expect_params
@@ -145,15 +145,16 @@ class PFR(SelectionChannel):
     def index_params(self, kl: float) -> tuple[int, ...]:
         return (golomb_param_for_kl(kl), self.max_candidates or 0)
 
-    def chunk_code(self) -> BitLengthCode:
-        return BitLengthCode(self.max_candidates)
+    def chunk_code(self) -> LawCode:
+        """Chunk indices under exact PFR's own index law at the chunk KL (``rcc._chunk_codes.LawCode``)."""
+        return LawCode(self.max_candidates)
 
     @classmethod
-    def chunk_code_from(cls, params: tuple[int, ...]) -> BitLengthCode:
+    def chunk_code_from(cls, params: tuple[int, ...]) -> LawCode:
         (count,) = params
         if not count < 2**63:
             raise DecodeError(f"candidate count {count} out of range for pfr")
-        return BitLengthCode(count or None)
+        return LawCode(count or None)
 
     def write_index(self, w: BitWriter, index: int, params: tuple[int, ...]) -> None:
         write_zipf_index(w, index, params[0])
