@@ -4,17 +4,22 @@ Part 1 (law): per chunk_bits B, C chunks of an equal-variance Gaussian pair with
 KL each; their indices drawn from exact PFR's index law (:mod:`rcc._index_law`, inverse CDF with
 a seeded generator) and coded for real by both chunk codes (bits of the ANS words plus preamble
 bits): format 1 (``BitLengthCode``: bit length under an adaptive KT categorical, 12 preamble
-bits) and format 2 (``LawCode``: the law at KL = B); beside them the law code's information
-content (its real bits less the end of the ANS stream, about 16-32 bits per message that both
-formats pay), H[K] and D_CS, all in bits per chunk above the KL B.
+bits) and format 2 (``LawCode``: octaves under an adaptive categorical that starts at the law at
+KL = B, the rest under the law); beside them the information content of the fixed law's symbols
+(no adaptation and no end of the ANS stream, which costs 16-32 bits per message in both
+formats), H[K] and D_CS, all in bits per chunk above the KL B.
 
 Part 2 (real messages): ``rcc.compress`` with ``PFR(2**22, headroom_bits=5)`` (the diffusion
 setting) on an equal-variance pair and on a learned-variance pair (q's scale 0.9 x p's, jittered),
 d coordinates, both layouts; the payload of each message in both formats (same race, same layout,
 only the index code differs) and the per-chunk difference. Real payload bits.
 
-Run:  python examples/index_law_table.py [--chunks C] [--d D] [--skip-real]
-      (defaults C = 64, d = 4096; about 2 minutes on one core)
+Part 3 (``--diffusion``): the Gaussian swirl model at T = 5 (shipped checkpoint, seed 0, the
+default channel: chunked PFR, chunk_bits 10, "even" layout), every step's rcc.compress message
+in both formats, and the whole file's bytes.
+
+Run:  python examples/index_law_table.py [--chunks C] [--d D] [--skip-real] [--diffusion]
+      (defaults C = 64, d = 4096; about 2 minutes on one core, part 3 another 30 s)
 """
 
 from __future__ import annotations
@@ -55,8 +60,8 @@ def code_bits(code, index1: np.ndarray) -> int:
 
 
 def law_information_bits(q16: int, index1: np.ndarray) -> float:
-    """Sum of -log2 of the law code's quantized symbol probabilities plus the low bits (no ANS
-    stream end)."""
+    """Sum of -log2 of the fixed law's quantized symbol probabilities plus the low bits (no
+    adaptation, no ANS stream end)."""
     f = law_frequencies(q16)
     sym, _, width = law_split(index1)
     return float((np.log2(f.sum()) - np.log2(f[sym])).sum() + width.sum())
@@ -66,7 +71,7 @@ def law_table(chunk_bits=(10.0, 12.0, 16.0), chunks: int = 64, reps: int = 20, s
     rng = np.random.default_rng(seed)
     rows = []
     print(f"part 1: {chunks} chunks of exactly B bits of KL, indices from the exact law, {reps} messages; bits per chunk - B")
-    print(f"{'B':>5} {'format 1 (KT)':>14} {'format 2 (law)':>15} {'saving':>7} {'law info':>9} {'H[K]':>7} {'D_CS':>7}")
+    print(f"{'B':>5} {'format 1 (KT)':>14} {'format 2 (law)':>15} {'saving':>7} {'fixed law':>9} {'H[K]':>7} {'D_CS':>7}")
     for b in chunk_bits:
         q16 = int(round(16 * b))
         old = new = info = 0
@@ -109,15 +114,54 @@ def real_table(chunk_bits=(10.0, 12.0), d: int = 4096, seed: int = 0):
     return rows
 
 
+def diffusion_table(steps: int = 5):
+    import diffusion
+    import diffusion.channels as channels
+    from diffusion import codec, data
+
+    messages = []
+    compress = rcc.compress
+
+    def spy(*args, **kwargs):
+        msg = compress(*args, **kwargs)
+        messages.append(msg)
+        return msg
+
+    channels.rcc.compress = spy
+    try:
+        x = data.swirl()
+        res = codec.encode(diffusion.load_pretrained("gaussian", steps), x, channel="pfr", seed=0)
+    finally:
+        channels.rcc.compress = compress
+    print(f"\npart 3: swirl, Gaussian T = {steps}, chunked PFR (diffusion defaults); payload bits per step")
+    print(f"{'step':>4} {'C':>4} {'KL/chunk':>8} {'sd':>5} {'format 1':>9} {'format 2':>9} {'saving/chunk':>12}")
+    total_old = total_new = 0
+    rows = []
+    for i, msg in enumerate(messages):
+        ch = msg.chunks
+        _, old = _write_payload(BitLengthCode(2**22), ch.sizes, ch.index - np.uint64(1), msg.info["layout"] == "even", 1)
+        c = ch.index.size
+        total_old, total_new = total_old + old, total_new + msg.num_bits
+        rows.append((i, c, float(ch.kl_bits.mean()), old, msg.num_bits))
+        print(f"{i:4d} {c:4d} {ch.kl_bits.mean():8.2f} {ch.kl_bits.std():5.2f} {old:9d} {msg.num_bits:9d} {(old - msg.num_bits) / c:12.3f}")
+    chunks = sum(r[1] for r in rows)
+    print(f"all  {chunks:4d} {'':8} {'':5} {total_old:9d} {total_new:9d} {(total_old - total_new) / chunks:12.3f}"
+          f"   file: {len(res.blob)} bytes = {8 * len(res.blob) / x.size:.3f} bits/dim (format 2)")
+    return rows, len(res.blob)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--chunks", type=int, default=64)
     ap.add_argument("--reps", type=int, default=20)
     ap.add_argument("--d", type=int, default=4096)
     ap.add_argument("--skip-real", action="store_true")
+    ap.add_argument("--diffusion", action="store_true", help="also part 3: the swirl Gaussian T = 5 file")
     args = ap.parse_args(argv)
     law = law_table(chunks=args.chunks, reps=args.reps)
     real = [] if args.skip_real else real_table(d=args.d)
+    if args.diffusion:
+        diffusion_table()
     return law, real
 
 

@@ -22,10 +22,13 @@ The codes of the built-in channels:
 
 * :class:`LawCode` (PFR, index code 1, the default since chunked format 2): each 1-based index
   under the law of exact PFR's index on an equal-variance Gaussian chunk of KL = ``chunk_bits``
-  (:mod:`rcc._index_law`), no preamble bits: K < 8 as its own symbol, larger K as its bit length
-  L and the 3 bits after its leading one (8 symbols per octave, 495 in all, for K < 2^64) under
-  that law's masses quantized to integers (22-bit scale, each at least 1), then its L - 3 low
-  bits as uniform pieces. About 0.3-0.6 bit per chunk below :class:`BitLengthCode` at 10-12 bit
+  (:mod:`rcc._index_law`), no preamble bits. Symbols: K < 8 as its own, larger K as its bit
+  length L and the 3 bits after its leading one (8 per octave, 495 in all, for K < 2^64), whose
+  law masses are quantized to integers (22-bit scale, each at least 1). Sent as the octave
+  L = floor(log2 K) under an adaptive categorical whose pseudo-counts are 128 x the law's octave
+  masses (it starts at the law and learns a message whose indices follow another law, e.g.
+  unequal variances), then the symbol within the octave under the law, then the L - 3 low bits
+  as uniform pieces. About 0.1-0.5 bit per chunk below :class:`BitLengthCode` at 10-12 bit
   chunks (docs/benchmarks.md).
 * :class:`BitLengthCode` (ORC, Hybrid; PFR index code 0, chunked format 1): the bit length
   L = floor(log2 K) of each 1-based index
@@ -51,6 +54,7 @@ import numpy as np
 from ._ans import decode_kt, decode_uniform_pieces, encode_kt, encode_uniform_pieces, guard, join_mantissas, piece_widths, split_mantissas
 from ._chunk_kernels import regenerate
 from ._hybrid_kernels import hybrid_candidate
+from ._index_law import range_masses
 from .coding import BitReader, BitWriter, read_truncated_binary, write_truncated_binary
 from .distributions import Distribution
 from .errors import DecodeError
@@ -176,7 +180,7 @@ def law_symbol_edges() -> np.ndarray:
     """First index of each of the 495 symbols, and inf: float64 (496,) (exact: <= 4 significant bits)."""
     edges = [float(k) for k in range(1, _LAW_SMALL + 1)]
     for lbits in range(_LAW_SUB, 64):
-        edges += [float((8 + j) << (lbits - _LAW_SUB)) for j in range(1 << _LAW_SUB)]
+        edges += [float(((1 << _LAW_SUB) + j) << (lbits - _LAW_SUB)) for j in range(1 << _LAW_SUB)]
     return np.array(edges + [np.inf])
 
 
@@ -185,8 +189,6 @@ def law_frequencies(q16: int) -> np.ndarray:
     """Integer frequencies (as float64, shape (495,), each >= 1) of the law code's symbols at
     chunk KL q16 / 16 bits, capped at 60 bits. Rounding to integers on a 2^22 scale makes encoder
     and decoder agree unless a mass falls within float rounding of a half-integer."""
-    from ._index_law import range_masses
-
     masses = range_masses(min(q16 / 16.0, _LAW_MAX_KL), law_symbol_edges())
     freqs = np.maximum(np.floor(masses * _LAW_SCALE + 0.5), 1.0)
     freqs.setflags(write=False)
@@ -219,7 +221,7 @@ def law_join(sym: np.ndarray, low: np.ndarray) -> np.ndarray:
             out.append(j + 1)
         else:
             lbits, top = divmod(j - _LAW_SMALL, 1 << _LAW_SUB)
-            out.append(((8 + top) << lbits) | int(lo))
+            out.append((((1 << _LAW_SUB) + top) << lbits) | int(lo))
     return np.array(out, dtype=np.uint64)
 
 
@@ -229,9 +231,32 @@ def law_widths(sym: np.ndarray) -> np.ndarray:
     return np.where(sym < _LAW_SMALL, 0, (sym - _LAW_SMALL) >> _LAW_SUB)
 
 
+# the octave (bit length) of each symbol, and each octave's first symbol and symbol count
+_LAW_OCTAVES = 64
+_OCT_OF = np.array([0, 1, 1, 2, 2, 2, 2] + [_LAW_SUB + i // (1 << _LAW_SUB) for i in range(_LAW_ALPHABET - _LAW_SMALL)])
+_OCT_START = np.searchsorted(_OCT_OF, np.arange(_LAW_OCTAVES))
+_OCT_SIZE = np.bincount(_OCT_OF, minlength=_LAW_OCTAVES)
+#: Weight of the law's octave masses as pseudo-counts of the adaptive octave categorical (chunks).
+LAW_PRIOR_CHUNKS = 128
+
+
+@functools.lru_cache(maxsize=64)
+def law_octave_prior(q16: int) -> np.ndarray:
+    """Pseudo-counts (64,) of the octaves floor(log2 K): LAW_PRIOR_CHUNKS x the law's octave
+    masses (from :func:`law_frequencies`), rounded to multiples of 2^-10, each at least 2^-10."""
+    fo = np.bincount(_OCT_OF, weights=law_frequencies(q16), minlength=_LAW_OCTAVES)
+    prior = np.maximum(np.floor(LAW_PRIOR_CHUNKS * 1024.0 * fo / fo.sum() + 0.5), 1.0) / 1024.0
+    prior.setflags(write=False)
+    return prior
+
+
 class LawCode(_SelectionCode):
     """Indices under exact PFR's index law at the chunk KL ``q16 / 16`` (the header's chunk_bits).
 
+    Per chunk: the octave L = floor(log2 K) under an adaptive categorical whose pseudo-counts are
+    the law's octave masses times :data:`LAW_PRIOR_CHUNKS` (so it starts at the law and follows
+    the message's own octaves as they come); then K's symbol within its octave (K itself below
+    8, else the 3 bits after the leading one) under the law's masses there; then L - 3 low bits.
     ``max_index`` (None or N) only bounds the decoded indices; the law is the untruncated one
     (a budget set by ``headroom_bits`` never reaches the decoder).
     """
@@ -242,6 +267,7 @@ class LawCode(_SelectionCode):
         self.max_index = max_index
         self.q16 = q16
         self.params = (max_index or 0,)
+        self._models: dict[int, object] = {}
 
     def for_header(self, index_code: int, q16: int) -> ChunkCode:
         if index_code == 0:
@@ -250,32 +276,52 @@ class LawCode(_SelectionCode):
             raise DecodeError(f"index code {index_code} is unknown for this channel")
         return LawCode(self.max_index, q16)
 
-    def _model(self):
+    def _within(self, octave: int):
+        """The law's categorical over the symbols of ``octave`` (which has more than one)."""
         if self.q16 is None:
             raise ValueError("LawCode needs the chunk KL: call for_header(1, q16) first")
-        return _CATEGORICAL_MODEL(law_frequencies(self.q16), perfect=False)
+        if octave not in self._models:
+            lo = int(_OCT_START[octave])
+            freqs = np.array(law_frequencies(self.q16)[lo:lo + int(_OCT_SIZE[octave])])
+            self._models[octave] = _CATEGORICAL_MODEL(freqs, perfect=False)
+        return self._models[octave]
 
     def write(self, coder, packed: np.ndarray, fields: BitWriter) -> None:
         sym, low, width = law_split(packed + np.uint64(1))
+        octave = _OCT_OF[sym]
+        within = sym - _OCT_START[octave]
+        # a stack: pushed in reverse of the reading order (octaves, within-octave symbols by
+        # octave, low bits)
         encode_uniform_pieces(coder, *split_mantissas(low, width))
-        guard("entropy coding", coder.encode_reverse, sym.astype(np.int32), self._model(), error=ValueError)
+        for o in range(_LAW_OCTAVES - 1, 0, -1):
+            sel = octave == o
+            if sel.any():
+                guard("entropy coding", coder.encode_reverse, within[sel].astype(np.int32), self._within(o),
+                      error=ValueError)
+        encode_kt(coder, octave, _LAW_OCTAVES, law_octave_prior(self.q16))
 
     def read(self, rd: BitReader, num_chunks: int, d: int) -> PendingIndices:
-        model = self._model()
-        freqs = law_frequencies(self.q16)
-        least_info = max(0.0, -math.log2(float(freqs.max()) / float(freqs.sum())) - 1e-3)
+        if self.q16 is None:
+            raise ValueError("LawCode needs the chunk KL: call for_header(1, q16) first")
+        prior = law_octave_prior(self.q16)
 
         def decode(coder) -> np.ndarray:
-            sym = np.asarray(guard("entropy decoding", coder.decode, model, num_chunks), dtype=np.int64)
-            if sym.size and (sym.min() < 0 or sym.max() >= _LAW_ALPHABET):
-                raise DecodeError("index symbol out of range: corrupted payload")
+            octave = decode_kt(coder, num_chunks, _LAW_OCTAVES, prior)
+            sym = _OCT_START[octave].astype(np.int64)
+            for o in range(1, _LAW_OCTAVES):
+                sel = np.flatnonzero(octave == o)
+                if sel.size:
+                    got = np.asarray(guard("entropy decoding", coder.decode, self._within(o), int(sel.size)), np.int64)
+                    if got.min() < 0 or got.max() >= _OCT_SIZE[o]:
+                        raise DecodeError("index symbol out of range: corrupted payload")
+                    sym[sel] += got
             width = law_widths(sym)
             low = join_mantissas(decode_uniform_pieces(coder, piece_widths(width)), width)
             index1 = law_join(sym, low)
             _check_max(index1, self.max_index)
             return index1 - np.uint64(1)
 
-        return PendingIndices(int(num_chunks * least_info), True, decode)
+        return PendingIndices(0, True, decode)
 
 
 class FixedWidthCode(_SelectionCode):

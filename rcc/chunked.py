@@ -43,9 +43,11 @@ Payload format (all of it counted in ``num_bits``; bit strings most significant 
       sizes n_c / g - s_min, c < C-1 (only for the "kl" layout with s_span > 0;
                                      n_{C-1} = d - the rest)
       the chunk code's symbols       pfr (index code 1): K_c under exact PFR's index law at
-                                     KL = chunk_bits (:class:`rcc._chunk_codes.LawCode`: a
-                                     symbol for K < 8 or for (floor(log2 K), the 3 bits after the
-                                     leading one), then the low bits);
+                                     KL = chunk_bits (:class:`rcc._chunk_codes.LawCode`): the
+                                     octaves floor(log2 K_c) under an adaptive categorical that
+                                     starts at the law's octave masses, the symbol within each
+                                     octave (K < 8, or the 3 bits after the leading one) under
+                                     the law, then the low bits;
                                      orc / hybrid / pfr (index code 0): L_0 .. L_{C-1} - L_min
                                      (only if L_span > 0), then the L_c low bits of K_c; mrc:
                                      K_c - 1 in ceil(log2 N) bits
@@ -171,7 +173,8 @@ def compress(
     chunk_bits : float
         Target KL per chunk in bits, quantised to 1/16 bit. Exact PFR scores about 2^D_inf(chunk)
         candidates per chunk, and D_inf exceeds KL (by a factor ~1.3-2 for Gaussians), so keep it
-        modest (8-16).
+        modest (8-16). PFR's chunk indices are coded under exact PFR's index law for an
+        equal-variance Gaussian chunk of this KL (chunked format 2, :mod:`rcc._index_law`).
     layout : "kl" | "even"
         ``"kl"`` (default): greedy equal-KL chunks, whose sizes are sent (about 2-3 bits per
         chunk for a homogeneous pair); every chunk has about ``chunk_bits`` of KL, which keeps

@@ -10,7 +10,9 @@ Poisson process (its own seeded stream) and sends
 whose candidate X_K is an exact sample of q. Since every later candidate has a larger arrival
 time and r <= r_max = 2^D_inf, the race stops at the first i with T_i / r_max >= the best score so
 far: about 2^D_inf candidates. E[log2 K] <= KL + 1.53 bits; K is sent with the Zipf-law code of
-:mod:`rcc.coding` in about KL + log2(KL + 1) + 2 bits.
+:mod:`rcc.coding` in about KL + log2(KL + 1) + 2 bits. Under :func:`rcc.compress` each chunk's
+index is coded under K's own law instead (K - 1 given r(X_K) is geometric; the law for an
+equal-variance Gaussian chunk of KL ``chunk_bits``, :mod:`rcc._index_law`), about H[K] bits.
 
 Where D_inf is infinite (for example two Gaussians of equal variance) the race has no stopping
 rule; ``max_candidates=N`` then truncates it at N candidates, and ``headroom_bits=h`` at

@@ -368,7 +368,7 @@ def test_crc_folds_in_the_prior_fingerprint():
 # golden bitstream: a format change must be deliberate
 
 # chunked format 2: PFR indices under PFR's index law (inner code 2 + 256 * index code 1 = 258)
-GOLDEN_HEX = "52434302100382020030e80f0106254967ffffe088ff7b63"
+GOLDEN_HEX = "52434302100382020030e80f010625496e7258e8cd9a0318"
 # chunked format 1 (index code 0, bit lengths under a KT categorical): still decoded
 GOLDEN_HEX_V1 = "524343021003020030e80f0106314940076cccc9802dbd81ea"
 
@@ -385,7 +385,7 @@ def test_golden_bitstream():
     np.testing.assert_array_equal(rcc.decompress(bytes.fromhex(GOLDEN_HEX_V1), p), msg.sample)
 
 
-GOLDEN_STEP_HEX = "5243430210048202003002e80f010c3264b75985dffa800ff98571"
+GOLDEN_STEP_HEX = "5243430210048202003002e80f010c3564b153b1b6fde85eebced3"
 GOLDEN_STEP_HEX_V1 = "52434302100402003002e80f010c3e648308c5d08bc65018d6500d"
 
 
