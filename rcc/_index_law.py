@@ -29,7 +29,8 @@ loses with probability F_P(x), so (x = a / u >= a, q(da) = a p(da))
                  Binom(k - 1; N - 2, mu(a) / mu(x))  +  [k = N] E_p[(mu(a)/a)^(N-1)],
 
 evaluated on a grid in (t, log x). It tends to the untruncated law as N grows; the tests compare
-both with histograms of the real race.
+both with histograms of the real race. The chunk code (:class:`rcc._chunk_codes.LawCode`) uses
+the untruncated law: a budget set by ``headroom_bits`` never reaches the decoder.
 """
 
 from __future__ import annotations
@@ -39,7 +40,6 @@ import math
 
 import numpy as np
 import scipy.special as sc
-import scipy.stats as ss
 
 __all__ = ["GRID_POINTS", "range_masses", "pfr_index_pmf", "pfr_index_pmf_reference", "index_entropy_bits"]
 
@@ -84,12 +84,17 @@ def pfr_index_pmf(kl_bits: float, k_max: int, max_candidates: int | None = None)
     float64 (k_max,); sums to 1 when k_max >= N (truncated) or far enough in the tail."""
     if max_candidates is None:
         return range_masses(kl_bits, np.arange(1, k_max + 2))
-    return _truncated_pmf(float(kl_bits), int(max_candidates))[:k_max].copy() if k_max <= max_candidates else \
-        np.concatenate([_truncated_pmf(float(kl_bits), int(max_candidates)), np.zeros(k_max - max_candidates)])
+    out = np.zeros(k_max)
+    pmf = _truncated_pmf(float(kl_bits), int(max_candidates))
+    n = min(k_max, pmf.size)
+    out[:n] = pmf[:n]
+    return out
 
 
 @functools.lru_cache(maxsize=32)
 def _truncated_pmf(kl_bits: float, n: int, t_points: int = 241, x_points: int = 1200) -> np.ndarray:
+    import scipy.stats as ss  # only here: slow to import, and the chunk code never needs it
+
     if n < 1:
         raise ValueError(f"max_candidates must be >= 1; got {n}")
     out = np.zeros(n)
