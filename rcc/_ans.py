@@ -18,7 +18,8 @@
 
   - :func:`encode_kt` / :func:`decode_kt`: an adaptive categorical over ``alphabet`` symbols, the
     Krichevsky-Trofimov estimate (counts of the symbols seen so far + 1/2), so no table is sent
-    and the decoder learns the law as it reads (Krichevsky & Trofimov, 1981);
+    and the decoder learns the law as it reads (Krichevsky & Trofimov, 1981); or counts plus
+    other (dyadic) pseudo-counts, a prior law both sides know;
   - :func:`encode_uniform_pieces` / :func:`decode_uniform_pieces`: values of known bit widths
     sent as uniform symbols of at most :data:`PIECE_BITS` bits each (exactly ``width`` bits per
     value); :func:`split_mantissas`, :func:`join_mantissas` and :func:`piece_widths` cut values
@@ -159,25 +160,38 @@ def read_words(rd: BitReader) -> np.ndarray:
 # ----------------------------------------------------------------------------------------------
 
 
-def _kt_probs(symbols: np.ndarray, alphabet: int) -> np.ndarray:
-    """(n, alphabet) rows: counts of each symbol before position i, plus 1/2."""
+def _kt_probs(symbols: np.ndarray, alphabet: int, prior) -> np.ndarray:
+    """(n, alphabet) rows: counts of each symbol before position i, plus the prior pseudo-counts."""
     onehot = np.zeros((symbols.shape[0], alphabet))
     onehot[np.arange(symbols.shape[0]), symbols] = 1.0
     before = np.cumsum(onehot, axis=0) - onehot
-    return before + _KT_ALPHA
+    return before + prior
 
 
-def encode_kt(coder, symbols: np.ndarray, alphabet: int) -> None:
+def _check_prior(prior, alphabet: int):
+    """The pseudo-counts: 1/2 each (KT) or ``prior`` (alphabet,), positive multiples of 2^-10
+    below 2^20, so that every count sum is exact in float64 and encoder and decoder agree."""
+    if prior is None:
+        return _KT_ALPHA
+    prior = np.asarray(prior, dtype=np.float64)
+    if prior.shape != (alphabet,) or not (prior > 0).all() or (prior >= 2**20).any() or (prior * 1024 % 1).any():
+        raise ValueError("prior pseudo-counts must be (alphabet,) positive multiples of 2**-10 below 2**20")
+    return prior
+
+
+def encode_kt(coder, symbols: np.ndarray, alphabet: int, prior=None) -> None:
     """Push ``symbols`` (ints in [0, alphabet), shape (n,)) under the adaptive KT categorical so
-    that :func:`decode_kt` reads them in order. Nothing is pushed for n = 0 or alphabet < 2."""
+    that :func:`decode_kt` reads them in order. Nothing is pushed for n = 0 or alphabet < 2.
+    ``prior``: pseudo-counts other than 1/2 (see :func:`_check_prior`); the decoder passes the same."""
     symbols = np.asarray(symbols, dtype=np.int64)
     if symbols.size == 0 or alphabet < 2:
         return
+    prior = _check_prior(prior, alphabet)
     counts = np.zeros(alphabet)
     blocks = []
     for start in range(0, symbols.shape[0], _KT_BLOCK):
         block = symbols[start:start + _KT_BLOCK]
-        probs = _kt_probs(block, alphabet) + counts
+        probs = _kt_probs(block, alphabet, prior) + counts
         counts = counts + np.bincount(block, minlength=alphabet)
         blocks.append((block, probs))
     for block, probs in reversed(blocks):  # a stack: last pushed is first read
@@ -185,8 +199,8 @@ def encode_kt(coder, symbols: np.ndarray, alphabet: int) -> None:
               error=ValueError)
 
 
-def decode_kt(coder, count: int, alphabet: int) -> np.ndarray:
-    """Inverse of :func:`encode_kt`: ``count`` symbols, int64 shape (count,).
+def decode_kt(coder, count: int, alphabet: int, prior=None) -> np.ndarray:
+    """Inverse of :func:`encode_kt` (with the same ``prior``): ``count`` symbols, int64 shape (count,).
 
     An alphabet outside [2, :data:`MAX_KT_ALPHABET`] (for count > 0) or a failing stream is a
     :class:`rcc.DecodeError`.
@@ -196,7 +210,8 @@ def decode_kt(coder, count: int, alphabet: int) -> np.ndarray:
         return out
     if not 2 <= alphabet <= MAX_KT_ALPHABET:
         raise DecodeError(f"alphabet of {alphabet} symbols out of range")
-    row = np.full((1, alphabet), _KT_ALPHA)
+    row = np.empty((1, alphabet))
+    row[0] = _check_prior(prior, alphabet)
     for i in range(count):
         s = int(guard("entropy decoding", coder.decode, _CATEGORICAL, row)[0])
         out[i] = s

@@ -13,11 +13,25 @@ the chunk layout, the container and the ANS words are :mod:`rcc.chunked`'s. Per 
 * ``regenerate(p, seed, sizes, packed)``: the (d,) sample; ``index(packed)``: the 1-based
   index of each chunk (for :class:`rcc.chunked.ChunkStats`);
 * ``trivial_record(size)``: the record of a chunk where q equals p, if one is exact without a
-  race (else None: the chunk is raced); ``max_size``: the most coordinates a chunk may hold.
+  race (else None: the chunk is raced); ``max_size``: the most coordinates a chunk may hold;
+* ``index_code`` (written into the chunked header beside the inner method code) and
+  ``for_header(index_code, q16)``: the code the header names, given chunk_bits in 1/16 bits
+  (a DecodeError for an index code the channel does not have).
 
 The codes of the built-in channels:
 
-* :class:`BitLengthCode` (PFR, ORC): the bit length L = floor(log2 K) of each 1-based index
+* :class:`LawCode` (PFR, index code 1, the default since chunked format 2): each 1-based index
+  under the law of exact PFR's index on an equal-variance Gaussian chunk of KL = ``chunk_bits``
+  (:mod:`rcc._index_law`), no preamble bits. Symbols: K < 8 as its own, larger K as its bit
+  length L and the 3 bits after its leading one (8 per octave, 495 in all, for K < 2^64), whose
+  law masses are quantized to integers (22-bit scale, each at least 1). Sent as the octave
+  L = floor(log2 K) under an adaptive categorical whose pseudo-counts are 128 x the law's octave
+  masses (it starts at the law and learns a message whose indices follow another law, e.g.
+  unequal variances), then the symbol within the octave under the law, then the L - 3 low bits
+  as uniform pieces. About 0.1-0.5 bit per chunk below :class:`BitLengthCode` at 10-12 bit
+  chunks (docs/benchmarks.md).
+* :class:`BitLengthCode` (ORC, Hybrid; PFR index code 0, chunked format 1): the bit length
+  L = floor(log2 K) of each 1-based index
   under an adaptive Krichevsky-Trofimov categorical over [L_min, L_min + L_span] (6 bits each in
   the preamble), then the L low bits of K as uniform pieces. Bit lengths concentrate near
   ``chunk_bits``, so the learned law costs a few bits per chunk.
@@ -29,20 +43,26 @@ The codes of the built-in channels:
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Callable
 from typing import NamedTuple
 
+import constriction
 import numpy as np
 
-from ._ans import decode_kt, decode_uniform_pieces, encode_kt, encode_uniform_pieces, join_mantissas, piece_widths, split_mantissas
+from ._ans import decode_kt, decode_uniform_pieces, encode_kt, encode_uniform_pieces, guard, join_mantissas, piece_widths, split_mantissas
 from ._chunk_kernels import regenerate
 from ._hybrid_kernels import hybrid_candidate
+from ._index_law import range_masses
 from .coding import BitReader, BitWriter, read_truncated_binary, write_truncated_binary
 from .distributions import Distribution
 from .errors import DecodeError
 from .random import DOMAIN_HYBRID, seed_key, uniforms
 
-__all__ = ["ChunkCode", "PendingIndices", "BitLengthCode", "FixedWidthCode", "HybridCode"]
+_CATEGORICAL_MODEL = constriction.stream.model.Categorical
+
+__all__ = ["ChunkCode", "PendingIndices", "LawCode", "BitLengthCode", "FixedWidthCode", "HybridCode"]
 
 _MAX_LBITS = 63  # indices are below 2**64
 
@@ -85,6 +105,16 @@ class ChunkCode:
 
     def trivial_record(self, size: int):
         return None
+
+    #: Which index code of its channel this is (the chunked header's inner code is
+    #: method code + 256 * index_code).
+    index_code: int = 0
+
+    def for_header(self, index_code: int, q16: int) -> ChunkCode:
+        """The code a chunked header with this ``index_code`` and chunk_bits ``q16 / 16`` names."""
+        if index_code != self.index_code:
+            raise DecodeError(f"index code {index_code} is unknown for this channel")
+        return self
 
 
 class _SelectionCode(ChunkCode):
@@ -137,6 +167,161 @@ class BitLengthCode(_SelectionCode):
             return index1 - np.uint64(1)
 
         return PendingIndices(num_chunks * lmin, lspan > 0 or lmin > 0, decode)
+
+
+_LAW_SUB = 3  # bits after the leading one resolved by the law
+_LAW_SMALL = (1 << _LAW_SUB) - 1  # K = 1 .. 7 are symbols of their own
+_LAW_ALPHABET = _LAW_SMALL + (64 - _LAW_SUB) * (1 << _LAW_SUB)  # 495 symbols cover K < 2^64
+_LAW_SCALE = 2.0**22  # masses quantized to integers on this scale (each at least 1)
+_LAW_MAX_KL = 60.0  # the law's KL is chunk_bits, clamped here
+
+
+def law_symbol_edges() -> np.ndarray:
+    """First index of each of the 495 symbols, and inf: float64 (496,) (exact: <= 4 significant bits)."""
+    edges = [float(k) for k in range(1, _LAW_SMALL + 1)]
+    for lbits in range(_LAW_SUB, 64):
+        edges += [float(((1 << _LAW_SUB) + j) << (lbits - _LAW_SUB)) for j in range(1 << _LAW_SUB)]
+    return np.array(edges + [np.inf])
+
+
+@functools.lru_cache(maxsize=64)
+def law_frequencies(q16: int) -> np.ndarray:
+    """Integer frequencies (as float64, shape (495,), each >= 1) of the law code's symbols at
+    chunk KL q16 / 16 bits, capped at 60 bits. Rounding to integers on a 2^22 scale makes encoder
+    and decoder agree unless a mass falls within float rounding of a half-integer."""
+    masses = range_masses(min(q16 / 16.0, _LAW_MAX_KL), law_symbol_edges())
+    freqs = np.maximum(np.floor(masses * _LAW_SCALE + 0.5), 1.0)
+    freqs.setflags(write=False)
+    return freqs
+
+
+def law_split(index1: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(symbol int64, low bits uint64, low-bit width int64) of 1-based indices (uint64 (C,))."""
+    ks = [int(k) for k in np.asarray(index1, dtype=np.uint64).tolist()]
+    sym, low, width = [], [], []
+    for k in ks:
+        lbits = k.bit_length() - 1
+        if lbits < _LAW_SUB:
+            sym.append(k - 1)
+            low.append(0)
+            width.append(0)
+        else:
+            w = lbits - _LAW_SUB
+            sym.append(_LAW_SMALL + (lbits - _LAW_SUB) * (1 << _LAW_SUB) + ((k >> w) & _LAW_SMALL))
+            low.append(k & ((1 << w) - 1))
+            width.append(w)
+    return np.array(sym, np.int64), np.array(low, np.uint64), np.array(width, np.int64)
+
+
+def law_join(sym: np.ndarray, low: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`law_split`: uint64 1-based indices from symbols and low bits."""
+    out = []
+    for j, lo in zip(np.asarray(sym).tolist(), np.asarray(low).tolist()):
+        if j < _LAW_SMALL:
+            out.append(j + 1)
+        else:
+            lbits, top = divmod(j - _LAW_SMALL, 1 << _LAW_SUB)
+            out.append((((1 << _LAW_SUB) + top) << lbits) | int(lo))
+    return np.array(out, dtype=np.uint64)
+
+
+def law_widths(sym: np.ndarray) -> np.ndarray:
+    """Low-bit widths (int64) of law-code symbols."""
+    sym = np.asarray(sym, dtype=np.int64)
+    return np.where(sym < _LAW_SMALL, 0, (sym - _LAW_SMALL) >> _LAW_SUB)
+
+
+# the octave (bit length) of each symbol, and each octave's first symbol and symbol count
+_LAW_OCTAVES = 64
+_OCT_OF = np.array([0, 1, 1, 2, 2, 2, 2] + [_LAW_SUB + i // (1 << _LAW_SUB) for i in range(_LAW_ALPHABET - _LAW_SMALL)])
+_OCT_START = np.searchsorted(_OCT_OF, np.arange(_LAW_OCTAVES))
+_OCT_SIZE = np.bincount(_OCT_OF, minlength=_LAW_OCTAVES)
+#: Weight of the law's octave masses as pseudo-counts of the adaptive octave categorical (chunks).
+LAW_PRIOR_CHUNKS = 128
+
+
+@functools.lru_cache(maxsize=64)
+def law_octave_prior(q16: int) -> np.ndarray:
+    """Pseudo-counts (64,) of the octaves floor(log2 K): LAW_PRIOR_CHUNKS x the law's octave
+    masses (from :func:`law_frequencies`), rounded to multiples of 2^-10, each at least 2^-10."""
+    fo = np.bincount(_OCT_OF, weights=law_frequencies(q16), minlength=_LAW_OCTAVES)
+    prior = np.maximum(np.floor(LAW_PRIOR_CHUNKS * 1024.0 * fo / fo.sum() + 0.5), 1.0) / 1024.0
+    prior.setflags(write=False)
+    return prior
+
+
+class LawCode(_SelectionCode):
+    """Indices under exact PFR's index law at the chunk KL ``q16 / 16`` (the header's chunk_bits).
+
+    Per chunk: the octave L = floor(log2 K) under an adaptive categorical whose pseudo-counts are
+    the law's octave masses times :data:`LAW_PRIOR_CHUNKS` (so it starts at the law and follows
+    the message's own octaves as they come); then K's symbol within its octave (K itself below
+    8, else the 3 bits after the leading one) under the law's masses there; then L - 3 low bits.
+    ``max_index`` (None or N) only bounds the decoded indices; the law is the untruncated one
+    (a budget set by ``headroom_bits`` never reaches the decoder).
+    """
+
+    index_code = 1
+
+    def __init__(self, max_index: int | None, q16: int | None = None):
+        self.max_index = max_index
+        self.q16 = q16
+        self.params = (max_index or 0,)
+        self._models: dict[int, object] = {}
+
+    def for_header(self, index_code: int, q16: int) -> ChunkCode:
+        if index_code == 0:
+            return BitLengthCode(self.max_index)  # chunked format 1
+        if index_code != self.index_code:
+            raise DecodeError(f"index code {index_code} is unknown for this channel")
+        return LawCode(self.max_index, q16)
+
+    def _within(self, octave: int):
+        """The law's categorical over the symbols of ``octave`` (which has more than one)."""
+        if self.q16 is None:
+            raise ValueError("LawCode needs the chunk KL: call for_header(1, q16) first")
+        if octave not in self._models:
+            lo = int(_OCT_START[octave])
+            freqs = np.array(law_frequencies(self.q16)[lo:lo + int(_OCT_SIZE[octave])])
+            self._models[octave] = _CATEGORICAL_MODEL(freqs, perfect=False)
+        return self._models[octave]
+
+    def write(self, coder, packed: np.ndarray, fields: BitWriter) -> None:
+        sym, low, width = law_split(packed + np.uint64(1))
+        octave = _OCT_OF[sym]
+        within = sym - _OCT_START[octave]
+        # a stack: pushed in reverse of the reading order (octaves, within-octave symbols by
+        # octave, low bits)
+        encode_uniform_pieces(coder, *split_mantissas(low, width))
+        for o in range(_LAW_OCTAVES - 1, 0, -1):
+            sel = octave == o
+            if sel.any():
+                guard("entropy coding", coder.encode_reverse, within[sel].astype(np.int32), self._within(o),
+                      error=ValueError)
+        encode_kt(coder, octave, _LAW_OCTAVES, law_octave_prior(self.q16))
+
+    def read(self, rd: BitReader, num_chunks: int, d: int) -> PendingIndices:
+        if self.q16 is None:
+            raise ValueError("LawCode needs the chunk KL: call for_header(1, q16) first")
+        prior = law_octave_prior(self.q16)
+
+        def decode(coder) -> np.ndarray:
+            octave = decode_kt(coder, num_chunks, _LAW_OCTAVES, prior)
+            sym = _OCT_START[octave].astype(np.int64)
+            for o in range(1, _LAW_OCTAVES):
+                sel = np.flatnonzero(octave == o)
+                if sel.size:
+                    got = np.asarray(guard("entropy decoding", coder.decode, self._within(o), int(sel.size)), np.int64)
+                    if got.min() < 0 or got.max() >= _OCT_SIZE[o]:
+                        raise DecodeError("index symbol out of range: corrupted payload")
+                    sym[sel] += got
+            width = law_widths(sym)
+            low = join_mantissas(decode_uniform_pieces(coder, piece_widths(width)), width)
+            index1 = law_join(sym, low)
+            _check_max(index1, self.max_index)
+            return index1 - np.uint64(1)
+
+        return PendingIndices(0, True, decode)
 
 
 class FixedWidthCode(_SelectionCode):

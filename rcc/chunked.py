@@ -34,16 +34,23 @@ Payload format (all of it counted in ``num_bits``; bit strings most significant 
                                       0: "kl", then gamma(s_min), gamma(s_span + 1): chunk
                                          sizes lie in [s_min, s_min + s_span] (size_multiple
                                          g = 1), or n_c / g does for c < C - 1 (g > 1)
-      the chunk code's fields         pfr / orc: 6 bits L_min, 6 bits L_span: index bit lengths
+      the chunk code's fields         pfr (index code 1): none; orc, pfr (index code 0): 6 bits
+                                      L_min, 6 bits L_span: index bit lengths
                                       L = floor(log2 K) lie in [L_min, L_min + L_span] (<= 63);
                                       mrc: none; hybrid: the bin of each of the d coordinates
                                       (truncated binary code of M bins), then L_min, L_span
     ANS words (constriction AnsCoder, 32-bit words, in the order the decoder reads them)
       sizes n_c / g - s_min, c < C-1 (only for the "kl" layout with s_span > 0;
                                      n_{C-1} = d - the rest)
-      the chunk code's symbols       pfr / orc / hybrid: L_0 .. L_{C-1} - L_min (only if
-                                     L_span > 0), then the L_c low bits of K_c; mrc: K_c - 1 in
-                                     ceil(log2 N) bits
+      the chunk code's symbols       pfr (index code 1): K_c under exact PFR's index law at
+                                     KL = chunk_bits (:class:`rcc._chunk_codes.LawCode`): the
+                                     octaves floor(log2 K_c) under an adaptive categorical that
+                                     starts at the law's octave masses, the symbol within each
+                                     octave (K < 8, or the 3 bits after the leading one) under
+                                     the law, then the low bits;
+                                     orc / hybrid / pfr (index code 0): L_0 .. L_{C-1} - L_min
+                                     (only if L_span > 0), then the L_c low bits of K_c; mrc:
+                                     K_c - 1 in ceil(log2 N) bits
           sizes and bit lengths under adaptive Krichevsky-Trofimov categoricals (counts + 1/2,
           updated after each symbol), so no table is sent and the decoder learns the law as it
           reads; mantissas as constriction Uniform(2^b) symbols of b <= 16 bits each (exactly b
@@ -51,7 +58,9 @@ Payload format (all of it counted in ``num_bits``; bit strings most significant 
     The last (top) ANS word is stored without its leading zeros (the container's exact payload
     length tells the decoder how many bits it kept); an empty coder takes no bits.
 
-Header parameters (container method "chunked"): (inner method code, the chunk code's parameters
+Header parameters (container method "chunked"): (inner method code + 256 x the chunk code's
+``index_code`` -- 258 for PFR since chunked format 2, whose indices follow PFR's index law; index
+code 0, the bit-length code of chunked format 1, is still decoded --, the chunk code's parameters
 -- for PFR, ORC and MRC one, the candidate count N, 0 for exact PFR; for Hybrid three, inner
 scheme code, M and N or 0 -- chunk_bits in 1/16 bits),
 and the size multiple g as a last parameter when g > 1. The decoder needs neither q nor the KL
@@ -86,6 +95,9 @@ from .random import MAX_CHUNK, check_seed
 
 __all__ = ["compress", "decompress", "decode_payload", "ChunkStats"]
 
+#: The chunked header's first parameter is inner method code + _INDEX_CODE_UNIT * index code.
+_INDEX_CODE_UNIT = 256
+_MAX_INDEX_CODE = 15
 _AUTO_BLOCK = 0.4  # size_multiple="auto": blocks of about 0.4 chunk_bits of KL
 _AUTO_MAX_MULTIPLE = 16
 
@@ -161,7 +173,8 @@ def compress(
     chunk_bits : float
         Target KL per chunk in bits, quantised to 1/16 bit. Exact PFR scores about 2^D_inf(chunk)
         candidates per chunk, and D_inf exceeds KL (by a factor ~1.3-2 for Gaussians), so keep it
-        modest (8-16).
+        modest (8-16). PFR's chunk indices are coded under exact PFR's index law for an
+        equal-variance Gaussian chunk of this KL (chunked format 2, :mod:`rcc._index_law`).
     layout : "kl" | "even"
         ``"kl"`` (default): greedy equal-KL chunks, whose sizes are sent (about 2-3 bits per
         chunk for a homogeneous pair); every chunk has about ``chunk_bits`` of KL, which keeps
@@ -220,10 +233,11 @@ def compress(
     """
     size_multiple, return_report = _deprecated(size_multiple, size_step, return_report)
     ch = _channel(method)
-    code = ch.chunk_code()
     shape = check_pair(q, p)
     seed = check_seed(seed)
     q16 = _check_chunk_bits(chunk_bits)
+    code = ch.chunk_code()
+    code = code.for_header(code.index_code, q16)
     qf, pf = q.broadcast_to(shape).ravel(), p.broadcast_to(shape).ravel()
     kl = np.ascontiguousarray(pair_kl_bits(qf, pf, elementwise=True), dtype=np.float64)
     if np.isnan(kl).any():
@@ -243,7 +257,7 @@ def compress(
     packed = code.gather(records)
 
     payload, num_bits = _write_payload(code, sizes, packed, layout == "even", size_multiple)
-    params = (METHODS[ch.method], *code.params, q16) + ((size_multiple,) if size_multiple > 1 else ())
+    params = (METHODS[ch.method] + _INDEX_CODE_UNIT * code.index_code, *code.params, q16) + ((size_multiple,) if size_multiple > 1 else ())
     info = {
         "kl_bits": float(kl.sum()),
         "dinf_bits": float(dinf.sum()),
@@ -462,16 +476,17 @@ def _header(params: tuple[int, ...]):
     """(chunk code, size multiple) from a chunked header; DecodeError if anything is off."""
     if not params:
         raise DecodeError("a chunked blob has no header parameters")
-    inner = _METHOD_NAMES.get(params[0])
+    index_code, method_code = divmod(params[0], _INDEX_CODE_UNIT)
+    inner = _METHOD_NAMES.get(method_code) if index_code <= _MAX_INDEX_CODE else None
     cls = None if inner is None else channel_class(inner)
     if cls is None:
         raise DecodeError(f"unknown inner method code {params[0]} in a chunked blob")
     n = cls.num_chunk_params
     if len(params) not in (n + 2, n + 3):
         raise DecodeError(f"a chunked {inner} blob has {n + 2} or {n + 3} header parameters, this one {len(params)}")
-    code = cls.chunk_code_from(params[1:1 + n])
     if not 1 <= params[1 + n] < 2**32:
         raise DecodeError(f"chunk_bits {params[1 + n]}/16 out of range")
+    code = cls.chunk_code_from(params[1:1 + n]).for_header(index_code, params[1 + n])
     step = params[2 + n] if len(params) == n + 3 else 1
     if len(params) == n + 3 and not 2 <= step < 2**31:
         raise DecodeError(f"chunk size multiple {step} out of range")

@@ -10,7 +10,9 @@ Poisson process (its own seeded stream) and sends
 whose candidate X_K is an exact sample of q. Since every later candidate has a larger arrival
 time and r <= r_max = 2^D_inf, the race stops at the first i with T_i / r_max >= the best score so
 far: about 2^D_inf candidates. E[log2 K] <= KL + 1.53 bits; K is sent with the Zipf-law code of
-:mod:`rcc.coding` in about KL + log2(KL + 1) + 2 bits.
+:mod:`rcc.coding` in about KL + log2(KL + 1) + 2 bits. Under :func:`rcc.compress` each chunk's
+index is coded under K's own law instead (K - 1 given r(X_K) is geometric; the law for an
+equal-variance Gaussian chunk of KL ``chunk_bits``, :mod:`rcc._index_law`), about H[K] bits.
 
 Where D_inf is infinite (for example two Gaussians of equal variance) the race has no stopping
 rule; ``max_candidates=N`` then truncates it at N candidates, and ``headroom_bits=h`` at
@@ -26,7 +28,7 @@ import math
 import numpy as np
 
 from ._checks import pair_dinf_bits
-from ._chunk_codes import BitLengthCode
+from ._chunk_codes import LawCode
 from ._kernels import Pair
 from ._race import poisson_race, scorer
 from .channel import SelectionChannel, check_num_candidates, expect_params
@@ -145,15 +147,16 @@ class PFR(SelectionChannel):
     def index_params(self, kl: float) -> tuple[int, ...]:
         return (golomb_param_for_kl(kl), self.max_candidates or 0)
 
-    def chunk_code(self) -> BitLengthCode:
-        return BitLengthCode(self.max_candidates)
+    def chunk_code(self) -> LawCode:
+        """Chunk indices under exact PFR's own index law at the chunk KL (``rcc._chunk_codes.LawCode``)."""
+        return LawCode(self.max_candidates)
 
     @classmethod
-    def chunk_code_from(cls, params: tuple[int, ...]) -> BitLengthCode:
+    def chunk_code_from(cls, params: tuple[int, ...]) -> LawCode:
         (count,) = params
         if not count < 2**63:
             raise DecodeError(f"candidate count {count} out of range for pfr")
-        return BitLengthCode(count or None)
+        return LawCode(count or None)
 
     def write_index(self, w: BitWriter, index: int, params: tuple[int, ...]) -> None:
         write_zipf_index(w, index, params[0])

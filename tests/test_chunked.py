@@ -367,18 +367,26 @@ def test_crc_folds_in_the_prior_fingerprint():
 # ----------------------------------------------------------------------------------------------
 # golden bitstream: a format change must be deliberate
 
-GOLDEN_HEX = "524343021003020030e80f0106314940076cccc9802dbd81ea"
+# chunked format 2: PFR indices under PFR's index law (inner code 2 + 256 * index code 1 = 258)
+GOLDEN_HEX = "52434302100382020030e80f010625496e7258e8cd9a0318"
+# chunked format 1 (index code 0, bit lengths under a KT categorical): still decoded
+GOLDEN_HEX_V1 = "524343021003020030e80f0106314940076cccc9802dbd81ea"
 
 
 def test_golden_bitstream():
     q = rcc.Gaussian([0.5, -0.25, 1.0, 0.0, -0.75, 0.25], 0.5)
     p = rcc.Gaussian(0.0, 1.0)
-    blob = rcc.compress(q, p, seed=2024, chunk_bits=3.0).to_bytes()
+    msg = rcc.compress(q, p, seed=2024, chunk_bits=3.0)
+    blob = msg.to_bytes()
     assert blob.hex() == GOLDEN_HEX
-    assert rcc.decompress(bytes.fromhex(GOLDEN_HEX), p).shape == (6,)
+    assert msg.params == (258, 0, 48) and msg.num_bits == 37
+    np.testing.assert_array_equal(rcc.decompress(bytes.fromhex(GOLDEN_HEX), p), msg.sample)
+    # the same race in format 1 (49 payload bits) decodes to the same sample
+    np.testing.assert_array_equal(rcc.decompress(bytes.fromhex(GOLDEN_HEX_V1), p), msg.sample)
 
 
-GOLDEN_STEP_HEX = "52434302100402003002e80f010c3e648308c5d08bc65018d6500d"
+GOLDEN_STEP_HEX = "5243430210048202003002e80f010c3564b153b1b6fde85eebced3"
+GOLDEN_STEP_HEX_V1 = "52434302100402003002e80f010c3e648308c5d08bc65018d6500d"
 
 
 def test_golden_bitstream_with_size_multiple():
@@ -388,6 +396,7 @@ def test_golden_bitstream_with_size_multiple():
     blob = msg.to_bytes()
     assert blob.hex() == GOLDEN_STEP_HEX
     np.testing.assert_array_equal(rcc.decompress(bytes.fromhex(GOLDEN_STEP_HEX), p), msg.sample)
+    np.testing.assert_array_equal(rcc.decompress(bytes.fromhex(GOLDEN_STEP_HEX_V1), p), msg.sample)
 
 
 def test_pfr_headroom_budget_follows_each_chunk_kl():
