@@ -15,14 +15,24 @@ from scipy import integrate, optimize, stats
 
 from ._kernels import Pair, index_uniforms, score_batch
 from ._race import gumbel_max, poisson_race
+from .bounds import dcs_bits, dcs_bits_equal_variance
 from .coding import golomb_param_for_kl, zipf_index_bits
 from .distributions import Gaussian, Uniform, dinf_bits, kl_bits
 from .pfr import PFR
 from .random import DOMAIN_CANDIDATE, seed_key
 
-__all__ = ["pfr_rows", "pfr_truncated_rows", "uq_rows", "speed_rows", "categorical_rows", "equal_variance_rows", "hybrid_rows", "compress_rows"]
+__all__ = ["pfr_rows", "pfr_truncated_rows", "tv_bound", "uq_rows", "speed_rows", "categorical_rows", "equal_variance_rows", "hybrid_rows", "compress_rows"]
 
 _LN2 = math.log(2.0)
+
+
+def tv_bound(kl: float, n: int) -> float:
+    """P(K > N) of exact PFR's index on an equal-variance Gaussian pair of ``kl`` bits: the race
+    cut at N candidates returns the exact race's sample unless K > N, so the total-variation
+    distance of truncated PFR's sample law from q is at most this (the coupling bound)."""
+    from ._index_law import range_masses
+
+    return float(range_masses(float(kl), [1, int(n) + 1, math.inf])[1])
 
 
 def _gaussian_target_for_kl(kl: float, shift: float = 0.5) -> Gaussian:
@@ -37,9 +47,10 @@ def _gaussian_target_for_kl(kl: float, shift: float = 0.5) -> Gaussian:
 def pfr_rows(kls=(0.5, 1.0, 2.0, 4.0, 8.0, 12.0, 16.0), num_seeds: int = 200) -> list[dict]:
     """Exact PFR on 1-D Gaussian pairs p = N(0, 1), q = N(0.5, sigma^2) with the given KLs.
 
-    Per row: KL, D_inf, mean payload bits and total bits over ``num_seeds`` seeds, the bound
-    KL + log2(KL + 1) + 4 of Li & El Gamal, E[log2 K], mean candidates scored, encode and decode
-    time per message, and the KS p-value of the decoded samples against q (exactness check).
+    Per row: KL, D_inf, D_CS (``rcc.dcs_bits``: the least any exact scheme pays for the pair),
+    mean payload bits and total bits over ``num_seeds`` seeds, the bound KL + log2(KL + 1) + 4 of
+    Li & El Gamal, E[log2 K], mean candidates scored, encode and decode time per message, and the
+    KS p-value of the decoded samples against q (exactness check).
     """
     p = Gaussian(0.0, 1.0)
     channel = PFR()
@@ -69,6 +80,7 @@ def pfr_rows(kls=(0.5, 1.0, 2.0, 4.0, 8.0, 12.0, 16.0), num_seeds: int = 200) ->
                 "method": "pfr",
                 "kl_bits": kl_true,
                 "dinf_bits": float(dinf_bits(q, p)),
+                "dcs_bits": float(dcs_bits(q, p)),
                 "bits": float(np.mean(bits)),
                 "total_bits": float(np.mean(total)),
                 "bound_bits": kl_true + math.log2(kl_true + 1.0) + 4.0,
@@ -87,7 +99,8 @@ def pfr_truncated_rows(kl: float = 12.0, dim: int = 16, log2_candidates=(14, 17,
 
     q = N(mu, I), p = N(0, I) in ``dim`` dimensions with |mu|^2 / (2 ln 2) = ``kl`` bits. The bias
     diagnostic is the mean projection of the decoded sample on mu / |mu|, divided by |mu| (1 for an
-    exact sampler), and the variance of that projection (1 for an exact sampler).
+    exact sampler), and the variance of that projection (1 for an exact sampler), beside the TV
+    bound P(K > N) (:func:`tv_bound`) and D_CS of the pair.
     """
     norm = math.sqrt(2.0 * kl * _LN2)
     mu = np.full(dim, norm / math.sqrt(dim))
@@ -109,9 +122,11 @@ def pfr_truncated_rows(kl: float = 12.0, dim: int = 16, log2_candidates=(14, 17,
                 "method": f"pfr N=2^{lc}",
                 "kl_bits": float(kl_bits(q, p)),
                 "dinf_bits": math.inf,
+                "dcs_bits": float(dcs_bits_equal_variance(kl)),
                 "bits": float(np.mean(bits)),
                 "total_bits": float(np.mean(total)),
                 "bound_bits": kl + math.log2(kl + 1.0) + 4.0,
+                "tv_bound": tv_bound(kl, 2**lc),
                 "e_log2_index": math.nan,
                 "candidates": float(2**lc),
                 "encode_ms": 1e3 * elapsed / num_seeds,
@@ -332,8 +347,9 @@ def equal_variance_rows(kls=(4, 8, 12, 14), extra_log2=(2, 5, 8), num_seeds: int
 
     mu = sqrt(2 KL ln 2). For N = 2^(KL + e): mean payload bits of each channel's own index code
     (PFR and ORC: Zipf/Golomb code; MRC: log2 N) and the bias: the
-    decoded sample's mean over mu (1 when exact) and its variance (1 when exact). The log ratio
-    depends only on the projection on mu, so 1-D pairs stand for any chunk of that KL.
+    decoded sample's mean over mu (1 when exact) and its variance (1 when exact), with D_CS of the
+    pair and, for PFR, the TV bound P(K > N) (:func:`tv_bound`). The log ratio depends only on the
+    projection on mu, so 1-D pairs stand for any chunk of that KL.
     """
     from .mrc import MRC
     from .orc import ORC
@@ -356,6 +372,8 @@ def equal_variance_rows(kls=(4, 8, 12, 14), extra_log2=(2, 5, 8), num_seeds: int
                 elapsed = time.perf_counter() - t0
                 xs = np.asarray(xs)
                 rows.append({"method": method, "kl_bits": float(kl), "N": f"2^{kl + e}", "bits": float(np.mean(bits)),
+                             "dcs_bits": float(dcs_bits_equal_variance(kl)),
+                             "tv_bound": tv_bound(kl, n) if method == "pfr" else math.nan,
                              "mean_ratio": float(xs.mean() / mu),
                              "var": float(xs.var()), "encode_ms": 1e3 * elapsed / num_seeds})
     return rows
@@ -401,6 +419,21 @@ def hybrid_rows(num_bins=(1, 4, 16), num_seeds: int = 500) -> list[dict]:
     return rows
 
 
+def _chunk_dcs(q: Gaussian, p: Gaussian, chunks, rng, sample: int = 16) -> float:
+    """sum_c D_CS[q_c || p_c] over a message's chunks (contiguous, ``chunks.sizes``), estimated
+    from ``sample`` chunks computed exactly (``rcc.dcs_bits``) and scaled: sum KL + C * mean
+    excess."""
+    sizes = np.asarray(chunks.sizes)
+    kls = np.asarray(chunks.kl_bits)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    pick = rng.choice(sizes.size, size=min(sample, sizes.size), replace=False)
+    qa, qb = np.broadcast_to(q.a, q.shape).ravel(), np.broadcast_to(q.b, q.shape).ravel()
+    pa, pb = np.broadcast_to(p.a, p.shape).ravel(), np.broadcast_to(p.b, p.shape).ravel()
+    excess = [dcs_bits(Gaussian(qa[a:a + s], qb[a:a + s]), Gaussian(pa[a:a + s], pb[a:a + s])) - kls[c]
+              for c, a, s in zip(pick, starts[pick], sizes[pick])]
+    return float(kls.sum() + sizes.size * np.mean(excess))
+
+
 def compress_rows(dim: int = 4096, chunk_bits: float = 8.0, num_seeds: int = 4, seed: int = 3) -> list[dict]:
     """One d-dimensional Gaussian posterior through :func:`rcc.compress` with each method.
 
@@ -409,6 +442,10 @@ def compress_rows(dim: int = 4096, chunk_bits: float = 8.0, num_seeds: int = 4, 
     (mean over ``num_seeds`` seeds), and the bias diagnostic: the standardised projection of the
     decoded sample on the mean shift, t = (x - mu_q).v / sqrt(sum v^2 sigma_q^2), v = mu_q - mu_p,
     which is N(0, 1) for an exact sampler (its mean over seeds is shown with its standard error).
+    ``dcs_bits``: the D_CS floor of the chunks of seed 0's message, sum_c D_CS[q_c || p_c]
+    (``rcc.dcs_bits`` on each chunk's own pair, 16 chunks drawn with numpy seed ``seed`` and scaled
+    to all; the chunks are i.i.d. here, so the estimate is tight): what any exact scheme that
+    simulates the same chunks one by one pays at least.
     """
     from .chunked import compress, decompress
     from .mrc import MRC
@@ -441,6 +478,7 @@ def compress_rows(dim: int = 4096, chunk_bits: float = 8.0, num_seeds: int = 4, 
         rows.append({
             "method": name,
             "kl_bits": kl,
+            "dcs_bits": _chunk_dcs(q, p, reports[0].chunks, rng=np.random.default_rng(seed)),
             "bits": float(np.mean([r.num_bits for r in reports])),
             "bits_per_kl": float(np.mean([r.num_bits for r in reports])) / kl,
             "header_bits": float(np.mean([r.overhead_bits for r in reports])),
@@ -478,6 +516,9 @@ def _plot_core(fig, rows):
         ax.plot(kl, [r["bits"] for r in exact], "o-", color=COLOURS["pfr"], label="exact PFR: real bits")
         ax.plot(kl, [r["bound_bits"] for r in exact], "--", color=COLOURS["pfr"], label="bound KL + log2(KL + 1) + 4")
         ax.plot(kl, [r["e_log2_index"] for r in exact], "x:", color="0.3", label="E[log2 index]")
+        if all("dcs_bits" in r for r in exact):
+            ax.plot(kl, [r["dcs_bits"] for r in exact], "-.", color="black",
+                    label="D_CS: the least any exact scheme pays")
     for r, marker in zip(trunc, "sD^v"):
         ax.plot([r["kl_bits"]], [r["bits"]], marker, color=COLOURS["pfr"], fillstyle="none", linestyle="none",
                 label=f"truncated PFR, {r['method'][4:]} ({r['bias']})")
@@ -561,6 +602,9 @@ def _plot_compress(fig, rows):
     colours = [_colour(m) for m in names]
     ax_bits.bar(names, [r["bits_per_kl"] for r in rows], color=colours)
     ax_bits.axhline(1.0, color="0.3", linestyle=":", label="bits = KL")
+    if rows and "dcs_bits" in rows[0]:
+        ax_bits.axhline(rows[0]["dcs_bits"] / rows[0]["kl_bits"], color="black", linestyle="-.",
+                        label="D_CS of the chunks / KL (least any exact scheme pays)")
     ax_bits.set(ylabel="payload bits / KL", title=f"rcc.compress, KL = {rows[0]['kl_bits']:.0f} bits" if rows else "")
     ax_bits.legend(fontsize="small")
     x = np.arange(len(rows))
