@@ -651,6 +651,13 @@ def _plot_tradeoff(rows: list[dict], steps: int, path) -> None:
                    alpha=0.75, color=COLOURS.get(r["channel"], "black"), marker="s" if r["layout"] == "even" else "o",
                    edgecolors="black", linewidths=0.4)
         ax.annotate(str(k), (r["real"], r["bias_excess"]), fontsize=8, xytext=(5, 4), textcoords="offset points")
+    seen = {}
+    for r in rows:
+        if "dcs_floor" in r:
+            seen.setdefault((r["chunk_bits"], r["layout"]), r["dcs_floor"])
+    for (bits, layout), floor in seen.items():
+        ax.axvline(floor, color="black", linestyle=LINESTYLES["dcs"], linewidth=1.2,
+                   label=f"D_CS floor, {bits:g}-bit {layout} chunks ({floor:.2f})")
     ax.set_xlabel("real file size (bits per dimension)")
     ax.set_ylabel("bias: excess KL + data over the\nideal channel (bits per dimension)")
     ax.set_title(f"Gaussian hierarchy, T = {steps}: truncated channels trade bits, bias and time\n"
@@ -664,7 +671,7 @@ def _plot_tradeoff(rows: list[dict], steps: int, path) -> None:
 
 
 def truncation_tradeoff(out_dir="out/tradeoff", steps: int = 5, grid=None, seed: int = 0,
-                        verbose: bool = True) -> list[dict]:
+                        verbose: bool = True, dcs_chunks: int = 8) -> list[dict]:
     """Bits, bias and time of truncated chunked channels for the Gaussian hierarchy, on one plot.
 
     The Gaussian steps have a reverse scale close to the posterior's, so every chunk's race is cut
@@ -675,8 +682,11 @@ def truncation_tradeoff(out_dir="out/tradeoff", steps: int = 5, grid=None, seed:
     ``TRADEOFF_GRID``): file bits/dim (real), steps/KL, KL + data of the sent chain and its excess
     over the ideal channel's chain at the same file ``seed``, the mean lean t of steps 2..T
     (:func:`codec.sample_lean`), step bits and KL per chunk, the largest per-step standard deviation
-    and 99th percentile of the chunk KL, and encode time; the plot puts real bits against the
-    excess with the encode time in the labels.
+    and 99th percentile of the chunk KL, encode time, and ``dcs_floor``: the least file any exact
+    scheme could write with the same chunking (:func:`chunk_floors` of the least biased file
+    chunked this way, row ``dcs_floor_from_row``, ``dcs_chunks`` chunks per push computed exactly,
+    plus the data term's NLL, header and checks; a truncated, biased channel can write less); the plot puts real bits against the excess with the encode time in the labels, and
+    the floors as vertical lines.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -689,7 +699,7 @@ def truncation_tradeoff(out_dir="out/tradeoff", steps: int = 5, grid=None, seed:
         return float((res.prior_kl_bits + np.sum(res.kl_bits) + res.data_nll_bits) / dims)
 
     ideal = chain_bits(codec.encode(model, x, channel="ideal", seed=seed))
-    rows = []
+    rows, files = [], []
     for kwargs in GRIDS[grid] if isinstance(grid, str) else grid or TRADEOFF_GRID:
         row = _row(**kwargs)
         t0 = time.perf_counter()
@@ -698,6 +708,7 @@ def truncation_tradeoff(out_dir="out/tradeoff", steps: int = 5, grid=None, seed:
         if not np.array_equal(codec.decode(res.blob, model).x, x):
             raise AssertionError(f"{row}: lossless decode failed")
         chain = chain_bits(res)
+        files.append(res)
         step_kl = float(np.sum(res.kl_bits))
         info = res.step_info
         chunks = sum(i["num_chunks"] for i in info)
@@ -709,6 +720,17 @@ def truncation_tradeoff(out_dir="out/tradeoff", steps: int = 5, grid=None, seed:
                      "chunk_kl_sd_max": max(i["chunk_kl_sd"] for i in info),
                      "chunk_kl_p99_max": max(i["chunk_kl_p99"] for i in info),
                      "encode_seconds": seconds})
+    # the D_CS floor of each chunking, from its least biased file: a biased chain has steps of
+    # larger KL, so its chunks' floors say nothing about what an exact scheme would pay
+    for key in dict.fromkeys((r["chunk_bits"], r["layout"]) for r in rows):
+        j = min((j for j, r in enumerate(rows) if (r["chunk_bits"], r["layout"]) == key),
+                key=lambda j: abs(rows[j]["bias_excess"]))
+        res = files[j]
+        pushes = sum(v for v, _ in chunk_floors(model, x, res, sample=dcs_chunks, seed=seed))
+        floor = (pushes + res.data_nll_bits + 8.0 * (res.header_bytes + res.check_bytes)) / dims
+        for r in rows:
+            if (r["chunk_bits"], r["layout"]) == key:
+                r["dcs_floor"], r["dcs_floor_from_row"] = floor, j + 1
     lines = [f"gaussian T={steps}, file seed {seed}: truncated chunked channels (bits/dim; ideal channel's KL + "
              f"data {ideal:.3f}; per chunk: payload bits and KL, largest per-step sd and p99 of the chunk KL)",
              f"{'method':>6} {'chunk':>6} {'layout':>6} {'step':>4} {'N':>8} {'h':>4} {'real':>7} {'steps/KL':>8} "

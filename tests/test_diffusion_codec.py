@@ -301,12 +301,17 @@ def test_garbage_raises_decode_error(junk, keep, uniform_model):
 
 def test_truncation_tradeoff_reports_bits_bias_and_time(tmp_path):
     """`rcc-diffusion tradeoff` on a tiny grid: real bits, the sent chain's excess KL over the
-    ideal channel (bias of the truncated races), time, and the plot."""
+    ideal channel (bias of the truncated races), time, the D_CS floor of the chunking, and the
+    plot."""
     from diffusion.report import truncation_tradeoff
 
     rows = truncation_tradeoff(out_dir=tmp_path, steps=3, grid=[{"channel": "pfr", "chunk_bits": 8.0, "num_candidates": n} for n in (2**8, 2**12)],
-                               verbose=False)
+                               verbose=False, dcs_chunks=2)
     assert [r["num_candidates"] for r in rows] == [2**8, 2**12]
+    # one D_CS floor per chunking, from its least biased file (the larger budget): at least that
+    # file's KL + data term (D_CS >= KL chunk by chunk)
+    assert rows[0]["dcs_floor"] == rows[1]["dcs_floor"] and rows[0]["dcs_floor_from_row"] == 2
+    assert rows[1]["kl_plus_data"] < rows[1]["dcs_floor"] < rows[0]["kl_plus_data"]
     for r in rows:
         assert r["real"] > 0 and r["encode_seconds"] > 0 and np.isfinite(r["bias_excess"])
     # a budget 16 times larger is less biased
