@@ -136,14 +136,12 @@ def chunk_floors(model, x, res, sample: int = 16, seed: int = 0) -> list[tuple[f
     """The channel-simulation floor of each chunked push of a file (z_1, then the T steps), in
     bits, with its standard error: ``(sum_c D_CS[q_c || p_c], se)``.
 
-    No exact scheme that simulates each chunk c on its own pays less than D_CS[q_c || p_c] in
-    expectation (Goc & Flamich, ISIT 2024; Flamich, Sriramu & Wagner, ISIT 2025). ``rcc.dcs_bits``
-    of a chunk's own pair (unequal variances: the learned reverse scale) costs about a second, so
-    the excess ``D_CS_c - KL_c`` is computed exactly on ``sample`` chunks drawn without
-    replacement (numpy seed ``seed``) and scaled to all C chunks: floor = sum_c KL_c + C *
-    mean(excess), se = C * sd(excess) / sqrt(sample) * sqrt(1 - sample / C) (exact when
-    sample >= C). The equal-variance form at a chunk's KL would overstate these floors by 0.2-1.1
-    bits per chunk on the swirl steps, so it is not used. ``res``: an :func:`diffusion.codec.encode`
+    :func:`rcc.chunked_dcs_bits` of each push's q and p cut as the file cut them
+    (``chunk_sizes``): no exact scheme that simulates each chunk on its own pays less (Goc &
+    Flamich, ISIT 2024). ``sample`` chunks per push are computed exactly (unequal variances: the
+    learned reverse scale) and scaled to all, drawn by one numpy generator seeded with ``seed``
+    across the pushes. The equal-variance form at a chunk's KL would overstate these floors by
+    0.2-1.1 bits per chunk on the swirl steps, so it is not used. ``res``: an :func:`diffusion.codec.encode`
     result of a chunked channel on ``x`` with ``model``.
     """
     import rcc
@@ -162,17 +160,7 @@ def chunk_floors(model, x, res, sample: int = 16, seed: int = 0) -> list[tuple[f
             else:
                 z = torch.as_tensor(chain[k - 1])
                 q, p = _exact._blockwise(lambda zb, fb: m.posterior(zb, fb, i), z, f), _exact._prior64(m, z, i)
-            qr, pr = q.to_rcc(), p.to_rcc()
-            sizes, kls = info["chunk_sizes"], info["chunk_kl_bits"]
-            starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-            C = len(sizes)
-            pick = rng.choice(C, size=min(sample, C), replace=False)
-            excess = np.array([rcc.dcs_bits(rcc.Gaussian(qr.loc[a:a + s], qr.scale[a:a + s]),
-                                            rcc.Gaussian(pr.loc[a:a + s], pr.scale[a:a + s])) - kls[c]
-                               for c, a, s in zip(pick, starts[pick], sizes[pick])])
-            n = len(pick)
-            se = C * float(np.std(excess, ddof=1)) / math.sqrt(n) * math.sqrt(1 - n / C) if 1 < n < C else 0.0
-            out.append((float(np.sum(kls)) + C * float(np.mean(excess)), se))
+            out.append(rcc.chunked_dcs_bits(q.to_rcc(), p.to_rcc(), info["chunk_sizes"], sample=sample, rng=rng))
     return out
 
 

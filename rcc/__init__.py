@@ -12,7 +12,7 @@ KL[q || p] bits, with the bits counted from the bytes actually written.
 
 from . import random
 from .channel import decode
-from .bounds import dcs_bits, dcs_bits_equal_variance
+from .bounds import chunked_dcs_bits, dcs_bits, dcs_bits_equal_variance
 from .chunked import ChunkStats, compress, decompress
 from .container import DEFAULT_MAX_ELEMENTS, Message, Payload
 from .distributions import Gaussian, Laplace, Logistic, Uniform, dinf_bits, kl_bits
@@ -36,6 +36,7 @@ __all__ = [
     "dinf_bits",
     "dcs_bits",
     "dcs_bits_equal_variance",
+    "chunked_dcs_bits",
     "Message",
     "Payload",
     "decode",

@@ -15,7 +15,7 @@ from scipy import integrate, optimize, stats
 
 from ._kernels import Pair, index_uniforms, score_batch
 from ._race import gumbel_max, poisson_race
-from .bounds import dcs_bits, dcs_bits_equal_variance
+from .bounds import chunked_dcs_bits, dcs_bits, dcs_bits_equal_variance
 from .coding import golomb_param_for_kl, zipf_index_bits
 from .distributions import Gaussian, Uniform, dinf_bits, kl_bits
 from .pfr import PFR
@@ -419,21 +419,6 @@ def hybrid_rows(num_bins=(1, 4, 16), num_seeds: int = 500) -> list[dict]:
     return rows
 
 
-def _chunk_dcs(q: Gaussian, p: Gaussian, chunks, rng, sample: int = 16) -> float:
-    """sum_c D_CS[q_c || p_c] over a message's chunks (contiguous, ``chunks.sizes``), estimated
-    from ``sample`` chunks computed exactly (``rcc.dcs_bits``) and scaled: sum KL + C * mean
-    excess."""
-    sizes = np.asarray(chunks.sizes)
-    kls = np.asarray(chunks.kl_bits)
-    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    pick = rng.choice(sizes.size, size=min(sample, sizes.size), replace=False)
-    qa, qb = np.broadcast_to(q.a, q.shape).ravel(), np.broadcast_to(q.b, q.shape).ravel()
-    pa, pb = np.broadcast_to(p.a, p.shape).ravel(), np.broadcast_to(p.b, p.shape).ravel()
-    excess = [dcs_bits(Gaussian(qa[a:a + s], qb[a:a + s]), Gaussian(pa[a:a + s], pb[a:a + s])) - kls[c]
-              for c, a, s in zip(pick, starts[pick], sizes[pick])]
-    return float(kls.sum() + sizes.size * np.mean(excess))
-
-
 def compress_rows(dim: int = 4096, chunk_bits: float = 8.0, num_seeds: int = 4, seed: int = 3) -> list[dict]:
     """One d-dimensional Gaussian posterior through :func:`rcc.compress` with each method.
 
@@ -478,7 +463,7 @@ def compress_rows(dim: int = 4096, chunk_bits: float = 8.0, num_seeds: int = 4, 
         rows.append({
             "method": name,
             "kl_bits": kl,
-            "dcs_bits": _chunk_dcs(q, p, reports[0].chunks, rng=np.random.default_rng(seed)),
+            "dcs_bits": chunked_dcs_bits(q, p, reports[0].chunks.sizes, sample=16, rng=np.random.default_rng(seed))[0],
             "bits": float(np.mean([r.num_bits for r in reports])),
             "bits_per_kl": float(np.mean([r.num_bits for r in reports])) / kl,
             "header_bits": float(np.mean([r.overhead_bits for r in reports])),
