@@ -453,7 +453,7 @@ def encode(
             t0 = time.perf_counter()
             p = _prior64(m, z, i)
             q = m.top_posterior(f) if i == T + 1 else _blockwise(lambda zb, fb: m.posterior(zb, fb, i), z, f)
-            kl_bits[k] = float(m.step_kl(q, p).sum()) / np.log(2.0)
+            kl_bits[k] = (_top_kl_bits(m, q, p) if i == T + 1 else float(m.step_kl(q, p).sum()) / np.log(2.0))
             sample = ch.push(q, p, i)
             z = torch.as_tensor(sample.reshape(shape))
             latents.append(z.numpy())
@@ -508,6 +508,25 @@ def encode(
         z1=latents[0],
         head_bytes=int(ends[0]),
     )
+
+
+def _top_kl_bits(m, q, p) -> float:
+    """KL[q(z_1 | x) || p(z_1)] of the set in bits, evaluated once per distinct value: q's location
+    is alpha_1 times a standardised 8-bit value, so a photo has at most 256 per channel, while
+    every other field of the top pair is one constant (the uniform hierarchy's KL is a quadrature,
+    ~3 s per pass over a 512 x 512 photo). Equal to ``m.step_kl(q, p).sum()`` up to summation
+    order; falls back to it if a field is not constant."""
+    fields = [getattr(d, n) for d in (q, p) for n in d.__dataclass_fields__ if n != "loc" or d is p]
+    if not all(torch.all(v == v.reshape(-1)[0]) for v in fields):
+        return float(m.step_kl(q, p).sum()) / np.log(2.0)
+    loc, inverse = torch.unique(q.loc.reshape(-1), return_inverse=True)
+
+    def one(d, **kw):
+        return type(d)(**{n: kw.get(n, getattr(d, n).reshape(-1)[:1].expand(loc.shape))
+                          for n in d.__dataclass_fields__})
+
+    per_value = m.step_kl(one(q, loc=loc), one(p))
+    return float(per_value[inverse].sum()) / np.log(2.0)
 
 
 def _check_threads(threads) -> int:

@@ -427,3 +427,19 @@ def test_prefix_bits_of_real_and_ideal_files(uniform_model):
     head = 8 * (ideal.header_bytes - 4 + 2 * codec.CHECK_BYTES) + ideal.prior_kl_bits
     np.testing.assert_allclose(bits, head + np.concatenate([[0.0], np.cumsum(ideal.kl_bits + 16.0)]))
     assert bits[0] < 8 * ideal.head_bytes  # not the raw latent's 64 bits a value
+
+
+@pytest.mark.parametrize("hierarchy", ["uniform", "gaussian"])
+def test_top_kl_is_evaluated_once_per_distinct_value(hierarchy, uniform_model, gaussian_model):
+    """codec._top_kl_bits (z_1's KL from the distinct values of q's location) equals the direct
+    sum over every element, and falls back to it when a field of the pair is not constant."""
+    from diffusion._exact import _model64, _prior64
+
+    m = _model64(uniform_model if hierarchy == "uniform" else gaussian_model)
+    with torch.no_grad():
+        f = m.encode_data(X)
+        q, p = m.top_posterior(f), _prior64(m, f, m.num_steps + 1)
+        direct = float(m.step_kl(q, p).sum()) / math.log(2)
+        assert codec._top_kl_bits(m, q, p) == pytest.approx(direct, rel=1e-12)
+        p.loc = p.loc + torch.linspace(0, 0.1, p.loc.numel(), dtype=p.loc.dtype).reshape(p.loc.shape)
+        assert codec._top_kl_bits(m, q, p) == pytest.approx(float(m.step_kl(q, p).sum()) / math.log(2), rel=1e-12)
