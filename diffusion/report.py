@@ -141,7 +141,8 @@ def chunk_floors(model, x, res, sample: int = 16, seed: int = 0) -> list[tuple[f
     Flamich, ISIT 2024). ``sample`` chunks per push are computed exactly (unequal variances: the
     learned reverse scale) and scaled to all, drawn by one numpy generator seeded with ``seed``
     across the pushes. The equal-variance form at a chunk's KL would overstate these floors by
-    0.2-1.1 bits per chunk on the swirl steps, so it is not used. ``res``: an :func:`diffusion.codec.encode`
+    0.2-1.2 bits per chunk on the swirl steps (``examples/dcs_unequal_variance.py``), so it is not
+    used. ``res``: an :func:`diffusion.codec.encode`
     result of a chunked channel on ``x`` with ``model``.
     """
     import rcc
